@@ -1,0 +1,188 @@
+"""Read a dataset root in any of the three Flywheel layouts into ``Version`` objects.
+
+The whole root is listed once (a single flat listing on object stores) and parsed in
+memory; only descriptions and schema files are then fetched, in one batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import fsspec
+
+from flight_server.catalog.model import Table, Version
+from flight_server.catalog.timestamps import parse_created
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = ("provenance", "dataset_description.json")
+_SCHEMA_SUFFIX = ".schema.json"
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+class LayoutError(ValueError):
+    """A dataset root with no valid version."""
+
+
+@dataclass
+class _VersionFolder:
+    """What one listing tells about a version folder before its JSON files are read."""
+
+    path: str
+    is_latest_folder: bool
+    schema_files: dict[str, str] = field(default_factory=dict)
+    data_files: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    hive_tables: set[str] = field(default_factory=set)
+
+
+def read_versions(fs: fsspec.AbstractFileSystem, root: str) -> list[Version]:
+    """Return the valid versions under ``root``, oldest first.
+
+    A broken description is logged, never fatal: the other versions stay readable.
+    """
+    root = root.rstrip("/") or "/"
+    folders = _scan(fs, root)
+    if not folders:
+        raise LayoutError(f"no dataset version found under {root}")
+    descriptions = _fetch_json(fs, [f"{f.path}/{'/'.join(_DESCRIPTION)}" for f in folders])
+    schema_paths = [p for f in folders for p in f.schema_files.values()]
+    schemas = _fetch_json(fs, schema_paths)
+
+    problems: list[str] = []
+    by_id: dict[str, Version] = {}
+    for folder in sorted(folders, key=lambda f: f.is_latest_folder):
+        description = descriptions.get(f"{folder.path}/{'/'.join(_DESCRIPTION)}")
+        if not isinstance(description, dict):
+            problems.append(f"{folder.path}: unreadable dataset_description.json ({description})")
+            continue
+        version = _build_version(folder, description, schemas)
+        # Legacy layouts may hold the same version both in latest/ and versions/{id}/.
+        by_id.setdefault(version.id, version)
+    if not by_id:
+        raise LayoutError(f"no valid dataset version under {root}: {'; '.join(problems)}")
+    ordered = sorted(
+        by_id.values(),
+        key=lambda v: (v.created or _OLDEST, v.path.endswith("/latest")),
+    )
+    for problem in problems:
+        log.warning("dataset %s: %s", root, problem)
+    return ordered
+
+
+def _scan(fs: fsspec.AbstractFileSystem, root: str) -> list[_VersionFolder]:
+    """List the root once and sort every file into the version folder it belongs to."""
+    try:
+        paths = fs.find(root)
+    except FileNotFoundError:
+        raise LayoutError(f"dataset root {root} does not exist") from None
+    prefix_len = len(root.rstrip("/")) + 1
+    relative = [p[prefix_len:].split("/") for p in paths if p.startswith(root)]
+    folders: dict[tuple[str, ...], _VersionFolder] = {}
+    for parts in relative:
+        key = _version_key(parts)
+        if key and parts[len(key) :] == list(_DESCRIPTION):
+            folders[key] = _VersionFolder(f"{root}/{'/'.join(key)}", key == ("latest",))
+    for parts in relative:
+        key = _version_key(parts)
+        if key in folders:
+            _classify(folders[key], parts[len(key) :], f"{root}/{'/'.join(parts)}")
+    return list(folders.values())
+
+
+def _version_key(parts: list[str]) -> tuple[str, ...] | None:
+    """The version folder a relative path sits in: ``versions/{id}`` or ``latest``."""
+    if len(parts) > 2 and parts[0] == "versions":
+        return ("versions", parts[1])
+    if len(parts) > 1 and parts[0] == "latest":
+        return ("latest",)
+    return None
+
+
+def _classify(folder: _VersionFolder, parts: list[str], path: str) -> None:
+    """Record a file as a schema file or a table's data file; ignore anything else."""
+    if len(parts) == 2 and parts[0] == "schemas" and parts[1].endswith(_SCHEMA_SUFFIX):
+        folder.schema_files[parts[1].split(".", 1)[0]] = path
+    elif len(parts) >= 3 and parts[0] == "tables":
+        table, inner = parts[1], parts[2:]
+        if any(p.startswith(("_", ".")) for p in inner) or not inner[-1].endswith(".parquet"):
+            return
+        folder.data_files[table].append(path)
+        if any("=" in p for p in inner[:-1]):
+            folder.hive_tables.add(table)
+
+
+def _fetch_json(fs: fsspec.AbstractFileSystem, paths: list[str]) -> dict[str, object]:
+    """Fetch and parse JSON files in one batch; failures become error strings."""
+    if not paths:
+        return {}
+    raw = fs.cat(paths, on_error="return")
+    if not isinstance(raw, dict):  # a single path comes back bare
+        raw = {paths[0]: raw}
+    parsed: dict[str, object] = {}
+    for path, content in raw.items():
+        if isinstance(content, Exception):
+            parsed[path] = f"{type(content).__name__}: {content}"
+            continue
+        try:
+            parsed[path] = json.loads(content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            parsed[path] = f"invalid JSON: {exc}"
+    return parsed
+
+
+def _build_version(
+    folder: _VersionFolder, description: dict, schemas: Mapping[str, object]
+) -> Version:
+    """Combine a description, its schema files and the data files into a ``Version``."""
+    folder_name = folder.path.rsplit("/", 1)[-1]
+    version_id = str(description.get("version") or folder_name)
+    described = description.get("tables") if isinstance(description.get("tables"), dict) else {}
+    names = set(folder.schema_files) | set(described)
+    tables = {}
+    for name in sorted(names):
+        files = folder.data_files.get(name)
+        if not files:
+            continue
+        schema = schemas.get(folder.schema_files.get(name, ""))
+        tables[name] = _build_table(
+            name,
+            sorted(files),
+            name in folder.hive_tables,
+            schema if isinstance(schema, dict) else {},
+            described.get(name) if isinstance(described.get(name), dict) else {},
+        )
+    return Version(
+        id=version_id,
+        label=str(description.get("version_label") or version_id),
+        created=parse_created(description.get("created")),
+        path=folder.path,
+        description=description.get("description") or None,
+        tables=tables,
+    )
+
+
+def _build_table(name: str, files: list[str], hive: bool, schema: dict, described: dict) -> Table:
+    """Remarks come from the schema file first, then from the description's table entry."""
+    column_remarks: dict[str, str] = {}
+    for source in (described, schema):
+        properties = source.get("properties")
+        if not isinstance(properties, dict):
+            continue
+        for column, spec in properties.items():
+            if isinstance(spec, dict):
+                text = spec.get("description") or spec.get("title")
+                if isinstance(text, str) and text:
+                    column_remarks[column] = text
+    remarks = schema.get("description") or described.get("description")
+    return Table(
+        name=name,
+        files=tuple(files),
+        hive_partitioned=hive,
+        remarks=remarks if isinstance(remarks, str) and remarks else None,
+        column_remarks=column_remarks,
+    )

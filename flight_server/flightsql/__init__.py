@@ -1,0 +1,1 @@
+"""Flight SQL protocol facts: wire messages, reply schemas, SqlInfo and XDBC type answers."""

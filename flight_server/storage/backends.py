@@ -1,0 +1,3 @@
+"""Import every backend module so each registers its opener."""
+
+from flight_server.storage import local  # noqa: F401

@@ -1,0 +1,45 @@
+"""Fixtures: generated datasets and a real server on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import pytest
+
+from flight_server.config import DatasetSettings, Settings
+from flight_server.demo import GeneratedDataset, write_dataset
+from tests.support import running_server
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> GeneratedDataset:
+    """The current-layout demo dataset, two versions, with broken extras."""
+    root = tmp_path_factory.mktemp("datasets") / "proj1"
+    return write_dataset(str(root), subjects=30, versions=2, broken_extras=True)
+
+
+@pytest.fixture(scope="session")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedDataset]:
+    """One dataset in each legacy layout."""
+    base = tmp_path_factory.mktemp("legacy")
+    return {
+        layout: write_dataset(str(base / layout), layout=layout, subjects=8, versions=2, seed=7)
+        for layout in ("legacy_a", "legacy_b")
+    }
+
+
+@pytest.fixture(scope="session")
+def server_uri(demo: GeneratedDataset, legacy: dict[str, GeneratedDataset]) -> Iterator[str]:
+    """A server with the demo dataset and both legacy datasets in catalog ``local``."""
+    datasets = [DatasetSettings(name="proj1", location=demo.root)]
+    datasets += [DatasetSettings(name=layout, location=ds.root) for layout, ds in legacy.items()]
+    with running_server(Settings(datasets=datasets)) as uri:
+        yield uri
+
+
+@pytest.fixture
+def conn(server_uri: str) -> Iterator[flight_sql.Connection]:
+    """A real ADBC Flight SQL connection to the shared server."""
+    with flight_sql.connect(server_uri) as connection:
+        yield connection

@@ -1,0 +1,75 @@
+"""Helpers shared by tests: running a real server on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow.flight as flight
+
+from flight_server.config import Settings
+from flight_server.flightsql.server import FlightSqlServer
+from flight_server.runtime import Runtime
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """Serve ``settings`` in this process on a free port; yield its ``grpc://`` URI."""
+    runtime = Runtime(settings)
+    runtime.refresh()
+    server = FlightSqlServer(runtime, "grpc://127.0.0.1:0")
+    try:
+        yield f"grpc://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def server_process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``fw-flight-sql serve ARGS`` as a child process; yield its URI and the process."""
+    port = _free_port()
+    command = [sys.executable, "-m", "flight_server", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    process = subprocess.Popen(
+        command, cwd=REPO, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    uri = f"grpc://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(uri, process)
+        yield uri, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_serving(uri: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    client = flight.connect(uri)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+        try:
+            client.list_actions(options=flight.FlightCallOptions(timeout=1))
+            return
+        except flight.FlightError:
+            time.sleep(0.1)
+    raise TimeoutError(f"server at {uri} did not start")
