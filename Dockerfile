@@ -24,12 +24,10 @@ RUN python -m venv "$VIRTUAL_ENV"
 
 WORKDIR /src
 
-# Only what `pip install .` needs (see .dockerignore). Runtime dependencies only: no extras.
-# README* is a glob so that a tree without the README (pyproject's long description)
-# still builds.
-COPY pyproject.toml constraints.txt README* ./
-COPY flight_server ./flight_server
-COPY clients ./clients
+# The context holds only what `pip install .` needs: .dockerignore is an allowlist
+# (pyproject.toml, constraints.txt, README.md, flight_server/, clients/ when present).
+# Runtime dependencies only: no extras.
+COPY . .
 RUN pip install --no-cache-dir -c constraints.txt . \
     && fw-flight-sql --help > /dev/null
 

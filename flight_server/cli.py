@@ -15,7 +15,9 @@ from flight_server.logs import configure_logging
 log = logging.getLogger(__name__)
 
 
-def _parse_dataset(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[dict] | None:
+def _parse_dataset(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[dict] | None:
     """``NAME=LOCATION`` pairs from ``--dataset``."""
     parsed = []
     for value in values:
@@ -33,14 +35,28 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              envvar=CONFIG_ENV, help="YAML or TOML settings file.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help="YAML or TOML settings file.",
+)
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Flight port (default 32010).")
-@click.option("--dataset", "datasets", multiple=True, callback=_parse_dataset,
-              help="Serve a dataset: NAME=LOCATION (a path or file://, s3://, gs://, az:// URL).")
-@click.option("--catalog", "local_catalog", default=None,
-              help="Catalog name for datasets given here (default 'local').")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    callback=_parse_dataset,
+    help="Serve a dataset: NAME=LOCATION (a path or file://, s3://, gs://, az:// URL).",
+)
+@click.option(
+    "--catalog",
+    "local_catalog",
+    default=None,
+    help="Catalog name for datasets given here (default 'local').",
+)
 def serve(config_file: Path | None, **flags: object) -> None:
     """Serve the configured datasets until interrupted."""
     settings = load_settings(config_file, **flags)
@@ -70,4 +86,3 @@ def _display_host(host: str) -> str:
         return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
     except ValueError:
         return host
-

@@ -45,6 +45,13 @@ class EngineSettings(BaseModel):
     batch_rows: int = Field(default=122_880, ge=1024)
 
 
+class AuthSettings(BaseModel):
+    """Signing of tickets and prepared-statement handles."""
+
+    token_secret: SecretStr | None = None
+    ticket_ttl_seconds: int = Field(default=3600, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting of the server."""
 
@@ -59,8 +66,7 @@ class Settings(BaseSettings):
     default_schema: str | None = None
     datasets: list[DatasetSettings] = Field(default_factory=list)
     engine: EngineSettings = Field(default_factory=EngineSettings)
-    ticket_secret: SecretStr | None = None
-    ticket_ttl_seconds: int = Field(default=3600, ge=1)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
 

@@ -5,7 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
+
+# Explicit, because the server sets sys.tracebacklimit to 0 for client-visible errors.
+_TRACEBACK_LIMIT = 64
+
+
+def _format_exception(exc_info: tuple) -> str:
+    return "".join(traceback.format_exception(*exc_info, limit=_TRACEBACK_LIMIT)).rstrip()
+
+
+class _PlainFormatter(logging.Formatter):
+    """Human-readable lines with full tracebacks."""
+
+    def formatException(self, ei: tuple) -> str:
+        return _format_exception(ei)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -22,7 +37,7 @@ class _JsonFormatter(logging.Formatter):
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in self._STANDARD})
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = _format_exception(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -32,7 +47,7 @@ def configure_logging(log_format: str, level: str) -> None:
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

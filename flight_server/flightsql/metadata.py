@@ -113,4 +113,6 @@ def _with_remarks(schema: pa.Schema, table: Table) -> pa.Schema:
 def _rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
     """Build a table from row tuples in ``schema``'s column order."""
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
-    return pa.table([pa.array(col, f.type) for col, f in zip(columns, schema, strict=True)], schema=schema)
+    return pa.table(
+        [pa.array(col, f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
+    )

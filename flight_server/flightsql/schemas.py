@@ -93,7 +93,9 @@ SQL_INFO_VALUE_FIELDS = (
     pa.field("int32_to_int32_list_map", pa.map_(pa.int32(), pa.list_(pa.int32())), nullable=False),
 )
 
-SQL_INFO_VALUE_TYPE = pa.dense_union(list(SQL_INFO_VALUE_FIELDS), [int(c) for c in SqlInfoValueCode])
+SQL_INFO_VALUE_TYPE = pa.dense_union(
+    list(SQL_INFO_VALUE_FIELDS), [int(c) for c in SqlInfoValueCode]
+)
 
 SQL_INFO = pa.schema(
     [
@@ -135,7 +137,7 @@ class ColumnMetadataKey(StrEnum):
 
     CATALOG_NAME = "ARROW:FLIGHT:SQL:CATALOG_NAME"
     # The key Arrow C++, Java and Go read and write. The proto's prose calls it
-    # DB_SCHEMA_NAME, which some clients (arrow-rs) use instead.
+    # DB_SCHEMA_NAME, and a few other implementations follow the prose.
     SCHEMA_NAME = "ARROW:FLIGHT:SQL:SCHEMA_NAME"
     DB_SCHEMA_NAME = "ARROW:FLIGHT:SQL:DB_SCHEMA_NAME"
     TABLE_NAME = "ARROW:FLIGHT:SQL:TABLE_NAME"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import sys
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -33,14 +34,20 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def __init__(self, runtime: Runtime, location: str, **kwargs: object) -> None:
         super().__init__(location, **kwargs)
+        # pyarrow appends the formatted Python traceback of a handler's exception to the
+        # status message it sends; a limit of 0 keeps server paths and frames out of
+        # client-visible errors (our log formatters pass their own limit).
+        sys.tracebacklimit = 0
         settings = runtime.settings
+        # Without a shared secret each process signs its own tickets: fine for one server,
+        # while replicas behind a load balancer must share auth.token_secret.
         secret = (
-            settings.ticket_secret.get_secret_value().encode()
-            if settings.ticket_secret
+            settings.auth.token_secret.get_secret_value().encode()
+            if settings.auth.token_secret
             else secrets.token_bytes(32)
         )
         self._runtime = runtime
-        self._signer = TicketSigner(secret, settings.ticket_ttl_seconds)
+        self._signer = TicketSigner(secret, settings.auth.ticket_ttl_seconds)
         self._actions: dict[str, Callable[[flight.ServerCallContext, bytes], list[bytes]]] = {
             "CreatePreparedStatement": self._create_prepared_statement,
             "ClosePreparedStatement": self._close_prepared_statement,
@@ -64,7 +71,9 @@ class FlightSqlServer(flight.FlightServerBase):
         return flight.SchemaResult(schema)
 
     @flight_errors
-    def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
+    def do_get(
+        self, context: flight.ServerCallContext, ticket: flight.Ticket
+    ) -> flight.FlightDataStream:
         kind, body = self._signer.open(ticket.ticket, self._caller(context))
         if kind == _STATEMENT:
             reader = self._runtime.engine.execute(body["q"], _context_of(body))
@@ -75,7 +84,9 @@ class FlightSqlServer(flight.FlightServerBase):
         raise pa.ArrowInvalid(f"a {kind} token is not a ticket")
 
     @flight_errors
-    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> list[flight.Result]:
+    def do_action(
+        self, context: flight.ServerCallContext, action: flight.Action
+    ) -> list[flight.Result]:
         handler = self._actions.get(action.type)
         if handler is None:
             raise pa.ArrowNotImplementedError(f"unsupported action {action.type!r}")
@@ -107,7 +118,9 @@ class FlightSqlServer(flight.FlightServerBase):
         ticket_body = {"cmd": base64.b64encode(descriptor.command).decode()}
         return table_schema, self._signer.issue(_COMMAND, ticket_body, caller)
 
-    def _plan_statement(self, query: str, context: QueryContext, caller: str | None) -> tuple[pa.Schema, bytes]:
+    def _plan_statement(
+        self, query: str, context: QueryContext, caller: str | None
+    ) -> tuple[pa.Schema, bytes]:
         schema = self._runtime.engine.describe(query, context)
         return schema, self._signer.issue(_STATEMENT, _statement_body(query, context), caller)
 
@@ -139,7 +152,9 @@ class FlightSqlServer(flight.FlightServerBase):
             case pb.CommandGetTableTypes():
                 return metadata.table_types()
             case pb.CommandGetSqlInfo():
-                return sql_info_table(list(command.info), server_name=SERVER_NAME, server_version=__version__)
+                return sql_info_table(
+                    list(command.info), server_name=SERVER_NAME, server_version=__version__
+                )
             case pb.CommandGetXdbcTypeInfo():
                 data_type = command.data_type if command.HasField("data_type") else None
                 return xdbc_type_info_table(data_type)
@@ -147,18 +162,24 @@ class FlightSqlServer(flight.FlightServerBase):
 
     # -- prepared statements ----------------------------------------------------------------
 
-    def _create_prepared_statement(self, context: flight.ServerCallContext, body: bytes) -> list[bytes]:
+    def _create_prepared_statement(
+        self, context: flight.ServerCallContext, body: bytes
+    ) -> list[bytes]:
         request = commands.decode(pb.ActionCreatePreparedStatementRequest, body)
         query_context = self._runtime.default_context()
         schema = self._runtime.engine.describe(request.query, query_context)
-        handle = self._signer.issue(_PREPARED, _statement_body(request.query, query_context), self._caller(context))
+        handle = self._signer.issue(
+            _PREPARED, _statement_body(request.query, query_context), self._caller(context)
+        )
         result = pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=handle,
             dataset_schema=schema.serialize().to_pybytes(),
         )
         return [commands.pack(result)]
 
-    def _close_prepared_statement(self, context: flight.ServerCallContext, body: bytes) -> list[bytes]:
+    def _close_prepared_statement(
+        self, context: flight.ServerCallContext, body: bytes
+    ) -> list[bytes]:
         request = commands.decode(pb.ActionClosePreparedStatementRequest, body)
         # Handles are self-contained, so closing only checks the handle is ours.
         self._open_prepared(request.prepared_statement_handle, self._caller(context))

@@ -163,9 +163,7 @@ _PER_SERVER = (pb.FLIGHT_SQL_SERVER_NAME, pb.FLIGHT_SQL_SERVER_VERSION)
 KNOWN_IDS: frozenset[int] = frozenset(_FIXED) | frozenset(_FROM_DUCKDB) | frozenset(_PER_SERVER)
 
 
-def sql_info_table(
-    requested: Sequence[int], *, server_name: str, server_version: str
-) -> pa.Table:
+def sql_info_table(requested: Sequence[int], *, server_name: str, server_version: str) -> pa.Table:
     """Rows of SQL_INFO for ``requested`` ids (all KNOWN_IDS if empty), unknown ids omitted.
 
     Requested order is kept and repeated ids answered once.
@@ -193,8 +191,8 @@ def _to_table(rows: Sequence[tuple[int, SqlInfoValueCode, SqlInfoValue]]) -> pa.
     type_ids: list[int] = []
     offsets: list[int] = []
     for _, code, value in rows:
-        if code == _CONVERT_MAP:
-            value = [(key, list(items)) for key, items in value.items()]  # type: ignore[union-attr]
+        if isinstance(value, Mapping):  # pyarrow builds map arrays from (key, value) pairs
+            value = [(key, list(items)) for key, items in value.items()]
         type_ids.append(code)
         offsets.append(len(children[code]))
         children[code].append(value)

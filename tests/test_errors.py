@@ -1,0 +1,84 @@
+"""Bad input gets a clear error with the right status, and the server keeps serving."""
+
+from __future__ import annotations
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from flight_server.flightsql import commands
+from flight_server.flightsql import flight_sql_pb2 as pb
+
+
+def run(conn: flight_sql.Connection, query: str) -> pa.Table:
+    with conn.cursor() as cur:
+        cur.execute(query)
+        return cur.fetch_arrow_table()
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        (
+            "SELEC * FROM local.proj1.sessions",
+            adbc_driver_manager.AdbcStatusCode.INVALID_ARGUMENT,
+            "syntax error",
+        ),
+        ("SELECT * FROM local.proj1.nope", adbc_driver_manager.AdbcStatusCode.NOT_FOUND, "nope"),
+        (
+            "SELECT nope FROM local.proj1.sessions",
+            adbc_driver_manager.AdbcStatusCode.INVALID_ARGUMENT,
+            "nope",
+        ),
+        (
+            "SELECT 1; SELECT 2",
+            adbc_driver_manager.AdbcStatusCode.INVALID_ARGUMENT,
+            "one SQL statement",
+        ),
+        ("CREATE TABLE x (a INT)", adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED, "read-only"),
+    ],
+)
+def test_bad_sql_gets_the_right_status(
+    conn: flight_sql.Connection, query: str, status: adbc_driver_manager.AdbcStatusCode, words: str
+) -> None:
+    with pytest.raises(adbc_driver_manager.Error) as caught:
+        run(conn, query)
+    assert caught.value.status_code == status
+    assert words in str(caught.value)
+    assert "Traceback" not in str(caught.value) and ".py" not in str(caught.value)
+    assert run(conn, "SELECT 42 AS answer").to_pylist() == [{"answer": 42}]
+
+
+def test_garbage_ticket_is_invalid_argument(server_uri: str) -> None:
+    client = flight.connect(server_uri)
+    for ticket in (b"", b"garbage", b"fwt1.abc.def", b"fwt1." + b"\xff" * 40):
+        with pytest.raises(pa.ArrowInvalid, match="invalid ticket"):
+            client.do_get(flight.Ticket(ticket)).read_all()
+
+
+def test_altered_ticket_is_refused(server_uri: str) -> None:
+    client = flight.connect(server_uri)
+    command = pb.CommandStatementQuery(query="SELECT 1 AS one")
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(commands.pack(command)))
+    ticket = info.endpoints[0].ticket.ticket
+    assert client.do_get(flight.Ticket(ticket)).read_all().num_rows == 1
+    altered = bytearray(ticket)
+    altered[10] ^= 0x01
+    with pytest.raises(pa.ArrowInvalid, match="invalid ticket"):
+        client.do_get(flight.Ticket(bytes(altered))).read_all()
+
+
+def test_unknown_and_malformed_commands(server_uri: str) -> None:
+    client = flight.connect(server_uri)
+    with pytest.raises(pa.ArrowInvalid, match="malformed"):
+        client.get_flight_info(flight.FlightDescriptor.for_command(b"\x0a\xff\xff"))
+    with pytest.raises(pa.ArrowNotImplementedError, match="unsupported command type"):
+        client.get_flight_info(flight.FlightDescriptor.for_command(b"\x0a\x05hello"))
+    with pytest.raises(pa.ArrowNotImplementedError, match="unsupported action"):
+        list(client.do_action(flight.Action("DropEverything", b"")))
+    info = client.get_flight_info(
+        flight.FlightDescriptor.for_command(commands.pack(pb.CommandGetCatalogs()))
+    )
+    assert client.do_get(info.endpoints[0].ticket).read_all().num_rows == 1
