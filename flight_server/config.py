@@ -13,14 +13,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 ENV_PREFIX = "FW_FLIGHT_SQL_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 
 
-class DatasetSettings(BaseModel):
+class _Section(BaseModel):
+    """A nested settings block: a mistyped key is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSettings(_Section):
     """A dataset served without Flywheel: a name and where it lives."""
 
     name: str
@@ -36,7 +47,7 @@ class DatasetSettings(BaseModel):
         return value
 
 
-class EngineSettings(BaseModel):
+class EngineSettings(_Section):
     """DuckDB resources and streaming shape."""
 
     threads: int | None = Field(default=None, ge=1)
@@ -45,11 +56,27 @@ class EngineSettings(BaseModel):
     batch_rows: int = Field(default=122_880, ge=1024)
 
 
-class AuthSettings(BaseModel):
+class FlywheelSettings(_Section):
+    """Discovery of datasets through a Flywheel site (off without an API key)."""
+
+    api_key: SecretStr | None = None
+    exhaustive: bool = False
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class AuthSettings(_Section):
     """Signing of tickets and prepared-statement handles."""
 
     token_secret: SecretStr | None = None
     ticket_ttl_seconds: int = Field(default=3600, ge=1)
+
+
+class TlsSettings(_Section):
+    """Flight over TLS (``grpc+tls://``); with a client CA, clients must present certificates."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -61,10 +88,17 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=32010, ge=0, le=65535)
+    #: HTTP port for /healthz, /readyz and /metrics; 0 picks a free port, null turns it off.
+    ops_port: int | None = Field(default=9090, ge=0, le=65535)
+    #: After SIGTERM, seconds running queries get to finish before they are cancelled.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    tls: TlsSettings | None = None
     local_catalog: str = "local"
     default_catalog: str | None = None
     default_schema: str | None = None
     datasets: list[DatasetSettings] = Field(default_factory=list)
+    flywheel: FlywheelSettings = Field(default_factory=FlywheelSettings)
+    refresh_seconds: float = Field(default=300.0, ge=0)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     log_format: Literal["plain", "json"] = "plain"
@@ -96,7 +130,15 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML or TOML config file into a plain mapping."""
     text = path.read_text()
-    data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ValueError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -104,8 +146,31 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+class ConfigError(Exception):
+    """Settings that cannot be used, explained in one line without the offending values."""
+
+
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
-    """Build settings from flags (``None`` means not given), the environment and a config file."""
+    """Build settings from flags (``None`` means not given), the environment and a config file.
+
+    Raises ``ConfigError``: pydantic's own messages quote input values, and an input next
+    to a secret (or the secret itself, mistyped) must never reach a terminal or a log.
+    """
     if config_file is not None:
         os.environ[CONFIG_ENV] = str(config_file)
-    return Settings(**{key: value for key, value in flags.items() if value is not None})
+    try:
+        return Settings(**{key: value for key, value in flags.items() if value is not None})
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise ConfigError("; ".join(problems)) from None
+    except (OSError, SettingsError, ValueError) as exc:
+        raise ConfigError(_first_line(exc)) from None
+
+
+def _first_line(exc: Exception) -> str:
+    """A parser's message without its multi-line context (which may quote file contents)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -16,8 +16,24 @@ def _format_exception(exc_info: tuple) -> str:
     return "".join(traceback.format_exception(*exc_info, limit=_TRACEBACK_LIMIT)).rstrip()
 
 
+# Attributes every record has; anything else came from a caller's ``extra``.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
 class _PlainFormatter(logging.Formatter):
-    """Human-readable lines with full tracebacks."""
+    """Human-readable lines, ``extra`` fields as ``key=value``, full tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = " ".join(f"{key}={value}" for key, value in _extras(record).items())
+        if not fields:
+            return line
+        head, newline, rest = line.partition("\n")  # keep fields on the message's own line
+        return f"{head} {fields}{newline}{rest}"
 
     def formatException(self, ei: tuple) -> str:
         return _format_exception(ei)
@@ -26,8 +42,6 @@ class _PlainFormatter(logging.Formatter):
 class _JsonFormatter(logging.Formatter):
     """One JSON object per line, with any ``extra`` fields the caller attached."""
 
-    _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -35,7 +49,7 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in self._STANDARD})
+        entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = _format_exception(record.exc_info)
         return json.dumps(entry, default=str)

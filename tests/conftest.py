@@ -11,6 +11,9 @@ from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import GeneratedDataset, write_dataset
 from tests.support import running_server
 
+# Real storage emulators and the fake Flywheel API, as session fixtures.
+pytest_plugins = ["tests.servers.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> GeneratedDataset:

@@ -10,9 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
+import fsspec
+import pyarrow as pa
 import pyarrow.flight as flight
 
 from flight_server.config import Settings
+from flight_server.demo import GeneratedTable
 from flight_server.flightsql.server import FlightSqlServer
 from flight_server.runtime import Runtime
 
@@ -89,3 +93,23 @@ def _wait_until_serving(uri: str, process: subprocess.Popen, timeout: float = 30
         except flight.FlightError:
             time.sleep(0.1)
     raise TimeoutError(f"server at {uri} did not start")
+
+
+def duckdb_reference(table: GeneratedTable, query: str = "SELECT * FROM t") -> pa.Table:
+    """What in-process DuckDB returns for ``query`` over the table's files (``t``)."""
+    files = ", ".join(f"'{path}'" for path in table.files)
+    hive = "true" if table.partitions else "false"
+    con = duckdb.connect()
+    scan = f"read_parquet([{files}], union_by_name=true, hive_partitioning={hive})"
+    con.execute(f"CREATE VIEW t AS SELECT * FROM {scan}")
+    return con.sql(query).to_arrow_table()
+
+
+def upload(local_root: str, filesystem: fsspec.AbstractFileSystem, remote_root: str) -> int:
+    """Copy a local dataset folder to a remote root file by file; returns the file count."""
+    files = [p for p in Path(local_root).rglob("*") if p.is_file()]
+    for path in files:
+        filesystem.pipe(
+            f"{remote_root}/{path.relative_to(local_root).as_posix()}", path.read_bytes()
+        )
+    return len(files)

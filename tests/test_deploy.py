@@ -664,7 +664,8 @@ def test_flywheel_secrets_monitoring_and_network_policy() -> None:
     assert (volume["secret"]["secretName"], key) == (gcp["name"], gcp["key"])
     # No secret value is ever written into the ConfigMap.
     config = server_config("flywheel")
-    assert config["flywheel"] == {"url": "https://flywheel.example.com", "refresh_seconds": 300}
+    assert config["flywheel"] == {"exhaustive": False}
+    assert config["refresh_seconds"] == 300
     assert "api_key" not in json.dumps(config) and "token_secret" not in json.dumps(config)
     assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [
         {"name": "registry-credentials"}
@@ -730,11 +731,6 @@ def test_notes_warn_when_nothing_is_served() -> None:
 # --- The rendered config against the server's settings model --------------------------
 
 
-@pytest.mark.xfail(
-    reason="flight_server.config.Settings does not implement the whole deployment contract "
-    "yet (ops_port, tls.*, flywheel.*, auth.token_secret); remove this marker once it does",
-    strict=True,
-)
 @pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_rendered_config_is_accepted_by_the_server(
     value_set: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

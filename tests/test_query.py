@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import adbc_driver_flightsql.dbapi as flight_sql
-import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -12,18 +11,8 @@ from flightsql import FlightSQLClient
 from flightsql import connect as dbapi_connect
 
 from flight_server.config import DatasetSettings, Settings
-from flight_server.demo import GeneratedDataset, GeneratedTable
-from tests.support import running_server
-
-
-def duckdb_reference(table: GeneratedTable, query: str = "SELECT * FROM t") -> pa.Table:
-    """What in-process DuckDB returns for ``query`` over the table's files (``t``)."""
-    files = ", ".join(f"'{path}'" for path in table.files)
-    hive = "true" if table.partitions else "false"
-    con = duckdb.connect()
-    scan = f"read_parquet([{files}], union_by_name=true, hive_partitioning={hive})"
-    con.execute(f"CREATE VIEW t AS SELECT * FROM {scan}")
-    return con.sql(query).to_arrow_table()
+from flight_server.demo import GeneratedDataset
+from tests.support import duckdb_reference, running_server
 
 
 def fetch(conn: flight_sql.Connection, query: str) -> pa.Table:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import fsspec
 
+from flight_server.catalog.footers import FOOTERS
 from flight_server.catalog.model import Table, Version
 from flight_server.catalog.timestamps import parse_created
 
@@ -36,7 +37,7 @@ class _VersionFolder:
     path: str
     is_latest_folder: bool
     schema_files: dict[str, str] = field(default_factory=dict)
-    data_files: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    data_files: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
     hive_tables: set[str] = field(default_factory=set)
 
 
@@ -60,7 +61,7 @@ def read_versions(fs: fsspec.AbstractFileSystem, root: str) -> list[Version]:
         if not isinstance(description, dict):
             problems.append(f"{folder.path}: unreadable dataset_description.json ({description})")
             continue
-        version = _build_version(folder, description, schemas)
+        version = _build_version(fs, folder, description, schemas)
         # Legacy layouts may hold the same version both in latest/ and versions/{id}/.
         by_id.setdefault(version.id, version)
     if not by_id:
@@ -77,20 +78,24 @@ def read_versions(fs: fsspec.AbstractFileSystem, root: str) -> list[Version]:
 def _scan(fs: fsspec.AbstractFileSystem, root: str) -> list[_VersionFolder]:
     """List the root once and sort every file into the version folder it belongs to."""
     try:
-        paths = fs.find(root)
+        listing = fs.find(root, detail=True)
     except FileNotFoundError:
         raise LayoutError(f"dataset root {root} does not exist") from None
     prefix_len = len(root.rstrip("/")) + 1
-    relative = [p[prefix_len:].split("/") for p in paths if p.startswith(root)]
+    relative = [
+        (path[prefix_len:].split("/"), int(info.get("size") or 0))
+        for path, info in listing.items()
+        if path.startswith(root)
+    ]
     folders: dict[tuple[str, ...], _VersionFolder] = {}
-    for parts in relative:
+    for parts, _size in relative:
         key = _version_key(parts)
         if key and parts[len(key) :] == list(_DESCRIPTION):
             folders[key] = _VersionFolder(f"{root}/{'/'.join(key)}", key == ("latest",))
-    for parts in relative:
+    for parts, size in relative:
         key = _version_key(parts)
         if key in folders:
-            _classify(folders[key], parts[len(key) :], f"{root}/{'/'.join(parts)}")
+            _classify(folders[key], parts[len(key) :], f"{root}/{'/'.join(parts)}", size)
     return list(folders.values())
 
 
@@ -103,7 +108,7 @@ def _version_key(parts: list[str]) -> tuple[str, ...] | None:
     return None
 
 
-def _classify(folder: _VersionFolder, parts: list[str], path: str) -> None:
+def _classify(folder: _VersionFolder, parts: list[str], path: str, size: int) -> None:
     """Record a file as a schema file or a table's data file; ignore anything else."""
     if len(parts) == 2 and parts[0] == "schemas" and parts[1].endswith(_SCHEMA_SUFFIX):
         folder.schema_files[parts[1].split(".", 1)[0]] = path
@@ -111,7 +116,7 @@ def _classify(folder: _VersionFolder, parts: list[str], path: str) -> None:
         table, inner = parts[1], parts[2:]
         if any(p.startswith(("_", ".")) for p in inner) or not inner[-1].endswith(".parquet"):
             return
-        folder.data_files[table].append(path)
+        folder.data_files[table].append((path, size))
         if any("=" in p for p in inner[:-1]):
             folder.hive_tables.add(table)
 
@@ -136,7 +141,10 @@ def _fetch_json(fs: fsspec.AbstractFileSystem, paths: list[str]) -> dict[str, ob
 
 
 def _build_version(
-    folder: _VersionFolder, description: dict, schemas: Mapping[str, object]
+    fs: fsspec.AbstractFileSystem,
+    folder: _VersionFolder,
+    description: dict,
+    schemas: Mapping[str, object],
 ) -> Version:
     """Combine a description, its schema files and the data files into a ``Version``."""
     folder_name = folder.path.rsplit("/", 1)[-1]
@@ -151,7 +159,7 @@ def _build_version(
         schema = schemas.get(folder.schema_files.get(name, ""))
         tables[name] = _build_table(
             name,
-            sorted(files),
+            FOOTERS.schema_groups(fs, sorted(files)),
             name in folder.hive_tables,
             schema if isinstance(schema, dict) else {},
             described.get(name) if isinstance(described.get(name), dict) else {},
@@ -166,7 +174,9 @@ def _build_version(
     )
 
 
-def _build_table(name: str, files: list[str], hive: bool, schema: dict, described: dict) -> Table:
+def _build_table(
+    name: str, groups: tuple[tuple[str, ...], ...], hive: bool, schema: dict, described: dict
+) -> Table:
     """Remarks come from the schema file first, then from the description's table entry."""
     column_remarks: dict[str, str] = {}
     for source in (described, schema):
@@ -181,7 +191,8 @@ def _build_table(name: str, files: list[str], hive: bool, schema: dict, describe
     remarks = schema.get("description") or described.get("description")
     return Table(
         name=name,
-        files=tuple(files),
+        files=tuple(path for group in groups for path in group),
+        file_groups=groups,
         hive_partitioned=hive,
         remarks=remarks if isinstance(remarks, str) and remarks else None,
         column_remarks=column_remarks,

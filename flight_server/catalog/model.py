@@ -13,10 +13,14 @@ from flight_server.storage import Location
 
 @dataclass(frozen=True)
 class Table:
-    """One dataset table: its data files and the remarks its schema file gives."""
+    """One dataset table: its data files and the remarks its schema file gives.
+
+    ``file_groups`` partitions ``files`` into groups of identical parquet schema.
+    """
 
     name: str
     files: tuple[str, ...]
+    file_groups: tuple[tuple[str, ...], ...]
     hive_partitioned: bool = False
     remarks: str | None = None
     column_remarks: Mapping[str, str] = field(default_factory=dict)

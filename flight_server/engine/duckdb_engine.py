@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -12,12 +13,35 @@ import pyarrow as pa
 from flight_server.catalog.model import Dataset, Snapshot, Table, served_schemas
 from flight_server.config import EngineSettings
 from flight_server.engine.errors import ErrorKind, QueryError, classify
-from flight_server.engine.sql_text import parquet_scan, qualified, quote_ident
+from flight_server.engine.execution import Execution
+from flight_server.engine.guard import TableAccess, TableKey, check_query
+from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident
+from flight_server.storage.anchored import anchored, protocol_for
 
 log = logging.getLogger(__name__)
 
-# Statements a caller may run: reads only.
-_READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT})
+# Set when the database opens: no extension is fetched or loaded behind a query's back.
+_LOCKDOWN: dict[str, str | int | bool] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+}
+# Set once the database is open (parquet's own settings are unknown to ``connect``), then
+# configuration is locked so no statement can change it.
+_AFTER_OPEN = (
+    # Footers are read once and reused by later queries: no repeat footer reads on object
+    # storage, and binding a view does not re-read its first file.
+    "SET parquet_metadata_cache = true",
+    "SET lock_configuration = true",
+)
+
+#: Called with each query's SQL and execution as it starts; returns the execution to run
+#: (the ops telemetry wraps it to count rows and bytes and to log the query's end).
+ExecutionWatch = Callable[[str, Execution], Execution]
+
+
+def unwatched(_sql: str, execution: Execution) -> Execution:
+    return execution
 
 
 @dataclass(frozen=True)
@@ -26,22 +50,69 @@ class QueryContext:
 
     default_catalog: str | None = None
     default_schema: str | None = None
+    #: Whether the caller may read dataset ``(catalog, name)``; None reads every dataset.
+    may_read: Callable[[str, str], bool] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What planning a statement tells us before it runs."""
+
+    schema: pa.Schema
+    type_names: tuple[str, ...]
+    parameter_count: int
+
+
+_PROBE = "PREPARE fw_parameter_probe AS "
+
+
+def _without_probe(message: str) -> str:
+    """A DuckDB error about the probe, told as if about the caller's SQL (caret included)."""
+    lines = []
+    for line in message.replace(_PROBE, "").splitlines():
+        if line.strip().startswith("^") and line.startswith(" " * len(_PROBE)):
+            line = line[len(_PROBE) :]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _parameter_count(cursor: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """How many parameters ``sql`` takes, from DuckDB's own prepared-statement catalog.
+
+    DuckDB reports their types as UNKNOWN until values are bound, so only the count is used.
+    """
+    try:
+        cursor.execute(_PROBE + sql)
+    except duckdb.Error as exc:
+        raise classify(type(exc)(_without_probe(str(exc)))) from None
+    try:
+        rows = cursor.sql(
+            "SELECT coalesce(len(parameter_types), 0) FROM duckdb_prepared_statements()"
+            " WHERE name = 'fw_parameter_probe'"
+        ).fetchall()
+    finally:
+        cursor.execute("DEALLOCATE fw_parameter_probe")
+    return int(rows[0][0]) if rows else 0
 
 
 class Engine:
     """Publishes catalog snapshots as DuckDB views and runs read-only SQL over them."""
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, watch: ExecutionWatch = unwatched) -> None:
         self._settings = settings
-        config: dict[str, str | int] = {"temp_directory": settings.temp_directory}
+        self._watch = watch
+        config: dict[str, str | int | bool] = {"temp_directory": settings.temp_directory}
         if settings.threads:
             config["threads"] = settings.threads
         if settings.memory_limit:
             config["memory_limit"] = settings.memory_limit
-        self._db = duckdb.connect(":memory:", config=config)
+        self._db = duckdb.connect(":memory:", config={**config, **_LOCKDOWN})
+        for statement in _AFTER_OPEN:
+            self._db.execute(statement)
         self._lock = threading.Lock()
         self._views: dict[tuple[str, str, str], str] = {}
-        self._schema_cache: dict[tuple[str, str, str], pa.Schema] = {}
+        self._schema_cache: dict[tuple[str, str, str], Plan] = {}
+        self._registered: dict[str, object] = {}
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -57,6 +128,7 @@ class Engine:
             for table in version.tables.values()
         }
         with self._lock:
+            self._register_filesystems(snapshot)
             attached = {
                 row[0]
                 for row in self._db.execute(
@@ -79,62 +151,124 @@ class Engine:
                 self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
             self._views = wanted
 
-    @staticmethod
-    def _view_sql(dataset: Dataset, table: Table) -> str:
-        """The SELECT a table's view runs; local files are read natively by DuckDB."""
-        if dataset.location.type != "fs":
-            raise QueryError(
-                ErrorKind.INTERNAL, f"storage type {dataset.location.type} is not wired yet"
+    def _register_filesystems(self, snapshot: Snapshot) -> None:
+        """Give each remote dataset's filesystem to DuckDB under its own protocol."""
+        for dataset in snapshot.datasets:
+            if dataset.location.type == "fs":
+                continue
+            protocol = _protocol(dataset)
+            if self._registered.get(protocol) is dataset.filesystem:
+                continue
+            if protocol in self._registered:
+                self._db.unregister_filesystem(protocol)
+            self._db.register_filesystem(
+                anchored(dataset.filesystem, dataset.location.root, protocol)
             )
-        return f"SELECT * FROM {parquet_scan(table.files, table.hive_partitioned)}"
+            self._registered[protocol] = dataset.filesystem
+
+    @staticmethod
+    def _view_sql(dataset: Dataset, table: Table, files: Collection[str] | None = None) -> str:
+        """The SELECT a table's view runs (over ``files`` only, when given).
+
+        Local files are read natively by DuckDB, remote ones through their registered protocol.
+        """
+        chosen = tuple(
+            tuple(path for path in group if files is None or path in files)
+            for group in table.file_groups
+        )
+        chosen = tuple(group for group in chosen if group)
+        if dataset.location.type == "fs":
+            groups: tuple[tuple[str, ...], ...] = chosen
+        else:
+            prefix, root_length = f"{_protocol(dataset)}://", len(dataset.location.root) + 1
+            groups = tuple(tuple(prefix + path[root_length:] for path in group) for group in chosen)
+        return grouped_scan(groups, table.hive_partitioned)
 
     # -- queries ----------------------------------------------------------------------------
 
-    def describe(self, sql: str, context: QueryContext) -> pa.Schema:
-        """The result schema of ``sql``, planned without running the query."""
-        relation = self._relation(sql, context)
+    def plan(
+        self, sql: str, context: QueryContext, parameters: Sequence[object] | None = None
+    ) -> Plan:
+        """Result schema, DuckDB type names and parameter count of ``sql``, without running it."""
+        cursor = self._checked_cursor(sql, context)
         try:
-            return relation.limit(0).to_arrow_table().schema
+            count = _parameter_count(cursor, sql)
+            values = list(parameters) if parameters is not None else [None] * count
+            relation = cursor.sql(sql, params=values or None)
+            schema = relation.limit(0).to_arrow_table().schema
+            return Plan(schema, tuple(str(t) for t in relation.types), count)
         except duckdb.Error as exc:
             raise classify(exc) from None
 
-    def execute(self, sql: str, context: QueryContext) -> pa.RecordBatchReader:
-        """Start ``sql`` and return a reader that streams its batches as DuckDB produces them."""
-        relation = self._relation(sql, context)
+    def start(
+        self,
+        sql: str,
+        context: QueryContext,
+        parameter_rows: Sequence[Sequence[object]] | None = None,
+    ) -> Execution:
+        """A query ready to run once per parameter row (once if there are none)."""
+        cursor = self._checked_cursor(sql, context)
+        rows = list(parameter_rows) if parameter_rows else [None]
+        execution = Execution(cursor, [(sql, row) for row in rows], self._settings.batch_rows)
+        return self._watch(sql, execution)
+
+    def start_scan(
+        self, target: Sequence[str], dataset: Dataset, table: Table, files: Collection[str]
+    ) -> Execution:
+        """Read some of a published table's files with exactly the table's columns and types.
+
+        Files that lack a column yield NULLs for it, so every part has the whole schema.
+        """
+        key = tuple(target)
+        if key not in self._views or not set(files) <= set(table.files) or not files:
+            raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
+        cursor = self._cursor(QueryContext())
         try:
-            return relation.to_arrow_reader(self._settings.batch_rows)
+            columns = cursor.sql(f"DESCRIBE SELECT * FROM {qualified(*key)}").fetchall()
         except duckdb.Error as exc:
             raise classify(exc) from None
+        projection = ", ".join(
+            f"CAST({quote_ident(name)} AS {type_name}) AS {quote_ident(name)}"
+            for name, type_name, *_ in columns
+        )
+        sql = (
+            f"SELECT {projection} FROM ((SELECT * FROM {qualified(*key)} LIMIT 0) "
+            f"UNION ALL BY NAME ({self._view_sql(dataset, table, set(files))}))"
+        )
+        return self._watch(sql, Execution(cursor, [(sql, None)], self._settings.batch_rows))
 
     def table_schema(self, catalog: str, schema: str, table: str) -> pa.Schema:
         """A published table's Arrow schema (cached until the view changes)."""
+        return self.table_plan(catalog, schema, table).schema
+
+    def table_plan(self, catalog: str, schema: str, table: str) -> Plan:
+        """A published table's schema and DuckDB type names (cached until the view changes)."""
         key = (catalog, schema, table)
         cached = self._schema_cache.get(key)
         if cached is None:
             if key not in self._views:
                 raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} does not exist")
-            cached = self.describe(f"SELECT * FROM {qualified(*key)}", QueryContext())
+            cached = self.plan(f"SELECT * FROM {qualified(*key)}", QueryContext())
             self._schema_cache[key] = cached
         return cached
 
-    def _relation(self, sql: str, context: QueryContext) -> duckdb.DuckDBPyRelation:
-        """Check ``sql`` is one read statement and bind it on a fresh cursor."""
+    def _checked_cursor(self, sql: str, context: QueryContext) -> duckdb.DuckDBPyConnection:
+        """A fresh cursor, once ``sql`` is known to be one SELECT over readable datasets."""
         cursor = self._cursor(context)
-        try:
-            statements = cursor.extract_statements(sql)
-            if len(statements) != 1:
-                raise QueryError(
-                    ErrorKind.INVALID, f"expected one SQL statement, got {len(statements)}"
-                )
-            if statements[0].type not in _READ_STATEMENTS:
-                kind = statements[0].type.name
-                raise QueryError(
-                    ErrorKind.PERMISSION,
-                    f"{kind} statements are not allowed: this server is read-only",
-                )
-            return cursor.sql(sql)
-        except duckdb.Error as exc:
-            raise classify(exc) from None
+        access = self._access(context)
+        check_query(cursor, sql, access, context.default_catalog, context.default_schema)
+        return cursor
+
+    def _access(self, context: QueryContext) -> TableAccess:
+        """The published views, and which of them the call's caller may read."""
+        served = {(c.casefold(), s.casefold(), t.casefold()) for c, s, t in self._views}
+        may_read = context.may_read
+
+        def readable(key: TableKey) -> bool:
+            dataset = key[1].partition("@")[0]  # versions are schemas ``name@label``
+            return key in served and (may_read is None or may_read(key[0], dataset))
+
+        return TableAccess(served.__contains__, readable)
 
     def _cursor(self, context: QueryContext) -> duckdb.DuckDBPyConnection:
         """A connection of its own for one request, with the caller's default schema."""
@@ -151,3 +285,8 @@ class Engine:
             except duckdb.Error as exc:
                 raise QueryError(ErrorKind.NOT_FOUND, f"default schema: {exc}") from None
         return cursor
+
+
+def _protocol(dataset: Dataset) -> str:
+    """The protocol a remote dataset's files are registered under."""
+    return protocol_for(f"{dataset.catalog}\0{dataset.name}\0{dataset.location.display()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 import duckdb
@@ -41,9 +42,15 @@ _KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
 )
 
 
+# DuckDB suggests near-miss names from every catalog, including datasets the caller
+# may not see ("Did you mean \"neuro.secret.sessions\"?"), so suggestions are dropped.
+_SUGGESTION = re.compile(r"\n?Did you mean [^\n]*")
+
+
 def classify(exc: duckdb.Error) -> QueryError:
     """Turn a DuckDB exception into a ``QueryError`` of the right kind."""
+    message = _SUGGESTION.sub("", str(exc))
     for exc_type, kind in _KINDS:
         if isinstance(exc, exc_type):
-            return QueryError(kind, str(exc))
-    return QueryError(ErrorKind.INTERNAL, str(exc))
+            return QueryError(kind, message)
+    return QueryError(ErrorKind.INTERNAL, message)

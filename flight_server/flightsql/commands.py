@@ -44,12 +44,15 @@ def unpack(data: bytes) -> Message:
 def decode(message_type: type[Message], data: bytes) -> Message:
     """Decode an action body that is either the bare message or an ``Any`` around it."""
     message = message_type()
+    wrapper = any_pb2.Any()
     try:
-        wrapper = any_pb2.Any()
         wrapper.ParseFromString(data)
         if wrapper.type_url.endswith("." + message_type.DESCRIPTOR.name):
             message.ParseFromString(wrapper.value)
             return message
+    except (DecodeError, RuntimeError):
+        pass  # not an Any: a bare message
+    try:
         message.ParseFromString(data)
     except (DecodeError, RuntimeError) as exc:
         raise pa.ArrowInvalid(f"malformed {message_type.DESCRIPTOR.name}: {exc}") from None

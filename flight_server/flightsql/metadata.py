@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from flight_server.catalog.model import Dataset, Snapshot, Table, served_schemas
 from flight_server.engine import Engine
+from flight_server.flightsql import column_metadata, schemas
 from flight_server.flightsql import flight_sql_pb2 as pb
-from flight_server.flightsql import schemas
 from flight_server.flightsql.patterns import like_matcher
 
 TABLE_TYPES = ("TABLE", "VIEW")
@@ -63,14 +63,7 @@ def tables(snapshot: Snapshot, engine: Engine, command: pb.CommandGetTables) -> 
         [_DATASET_TABLE_TYPE] * len(rows),
     ]
     if command.include_schema:
-        columns.append(
-            [
-                _with_remarks(engine.table_schema(catalog, schema, table.name), table)
-                .serialize()
-                .to_pybytes()
-                for catalog, schema, table in rows
-            ]
-        )
+        columns.append([_table_schema(engine, *row).serialize().to_pybytes() for row in rows])
     return pa.table(columns, schema=schemas_for(command))
 
 
@@ -97,17 +90,12 @@ def _schemas(
                 yield dataset, name, version
 
 
-def _with_remarks(schema: pa.Schema, table: Table) -> pa.Schema:
-    """Attach the schema file's column descriptions as Flight SQL remarks."""
-    fields = []
-    for field in schema:
-        remark = table.column_remarks.get(field.name)
-        if remark:
-            metadata = dict(field.metadata or {})
-            metadata[schemas.ColumnMetadataKey.REMARKS.encode()] = remark.encode()
-            field = field.with_metadata(metadata)
-        fields.append(field)
-    return pa.schema(fields, metadata=schema.metadata)
+def _table_schema(engine: Engine, catalog: str, schema: str, table: Table) -> pa.Schema:
+    """A table's Arrow schema with its columns' Flight SQL metadata and remarks."""
+    plan = engine.table_plan(catalog, schema, table.name)
+    return column_metadata.for_table(
+        plan.schema, plan.type_names, (catalog, schema, table.name), table.column_remarks
+    )
 
 
 def _rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:

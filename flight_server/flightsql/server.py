@@ -6,17 +6,34 @@ import base64
 import logging
 import secrets
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from flight_server import __version__
-from flight_server.engine import QueryContext
-from flight_server.flightsql import commands, metadata, schemas
+from flight_server.engine import ErrorKind, Execution, QueryContext, QueryError
+from flight_server.flightsql import (
+    column_metadata,
+    commands,
+    metadata,
+    parameters,
+    partitions,
+    schemas,
+    session_options,
+)
+from flight_server.flightsql import flight_session_pb2 as spb
 from flight_server.flightsql import flight_sql_pb2 as pb
+from flight_server.flightsql.cancellation import Puller, RunningQueries, tickets_of
+from flight_server.flightsql.prepared import PreparedStatements, context_of, statement_body
+from flight_server.flightsql.sessions import (
+    MIDDLEWARE_KEY,
+    SessionMiddleware,
+    SessionMiddlewareFactory,
+    SessionStore,
+)
 from flight_server.flightsql.sql_info import sql_info_table
-from flight_server.flightsql.status import flight_errors
+from flight_server.flightsql.status import flight_errors, to_flight_error
 from flight_server.flightsql.tickets import TicketSigner
 from flight_server.flightsql.xdbc_types import xdbc_type_info_table
 from flight_server.runtime import Runtime
@@ -26,14 +43,27 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "fw-flight-sql"
 _STATEMENT = "statement"
 _COMMAND = "command"
-_PREPARED = "prepared"
+_PART = "part"
+# Pull threads shared by every DoGet; DuckDB parallelises inside each query.
+_PULL_WORKERS = 32
+_ACTIONS = {
+    "CreatePreparedStatement": "Plan a query; return a handle, its schema and parameters",
+    "ClosePreparedStatement": "Release a prepared statement handle",
+    "CancelFlightInfo": "Stop the queries serving a FlightInfo's tickets",
+    "CancelQuery": "Deprecated Flight SQL form of CancelFlightInfo",
+    "SetSessionOptions": "Set the session's default catalog and schema",
+    "GetSessionOptions": "Read the session's options",
+    "CloseSession": "Forget the session",
+}
 
 
 class FlightSqlServer(flight.FlightServerBase):
     """Arrow Flight SQL over the datasets a ``Runtime`` serves."""
 
     def __init__(self, runtime: Runtime, location: str, **kwargs: object) -> None:
-        super().__init__(location, **kwargs)
+        middleware = dict(kwargs.pop("middleware", None) or {})
+        middleware[MIDDLEWARE_KEY] = SessionMiddlewareFactory()
+        super().__init__(location, middleware=middleware, **kwargs)
         # pyarrow appends the formatted Python traceback of a handler's exception to the
         # status message it sends; a limit of 0 keeps server paths and frames out of
         # client-visible errors (our log formatters pass their own limit).
@@ -48,9 +78,27 @@ class FlightSqlServer(flight.FlightServerBase):
         )
         self._runtime = runtime
         self._signer = TicketSigner(secret, settings.auth.ticket_ttl_seconds)
+        self._prepared = PreparedStatements(runtime.engine, self._signer)
+        self._sessions = SessionStore()
+        self._running = RunningQueries()
+        self._puller = Puller(_PULL_WORKERS)
+        self._footers = partitions.FooterCache()
         self._actions: dict[str, Callable[[flight.ServerCallContext, bytes], list[bytes]]] = {
             "CreatePreparedStatement": self._create_prepared_statement,
             "ClosePreparedStatement": self._close_prepared_statement,
+            "CancelFlightInfo": self._cancel_flight_info,
+            "CancelQuery": self._cancel_query,
+            "SetSessionOptions": lambda ctx, body: [
+                session_options.set_options(
+                    self._sessions, self._session(ctx), self._runtime.snapshot, body
+                )
+            ],
+            "GetSessionOptions": lambda ctx, body: [
+                session_options.get_options(self._sessions, self._session(ctx))
+            ],
+            "CloseSession": lambda ctx, body: [
+                session_options.close_session(self._sessions, self._session(ctx))
+            ],
         }
 
     # -- RPCs -------------------------------------------------------------------------------
@@ -59,6 +107,8 @@ class FlightSqlServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
+        if descriptor.descriptor_type == flight.DescriptorType.PATH:
+            return self._table_info(context, descriptor)
         schema, ticket = self._plan(context, descriptor)
         endpoint = flight.FlightEndpoint(ticket, [])
         return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
@@ -67,21 +117,66 @@ class FlightSqlServer(flight.FlightServerBase):
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
+        if descriptor.descriptor_type == flight.DescriptorType.PATH:
+            return flight.SchemaResult(self._table_schema(descriptor.path))
         schema, _ticket = self._plan(context, descriptor)
         return flight.SchemaResult(schema)
+
+    @flight_errors
+    def list_flights(
+        self, context: flight.ServerCallContext, criteria: bytes
+    ) -> Iterator[flight.FlightInfo]:
+        """Every table as a ``[catalog, schema, table]`` path (endpoints: get_flight_info)."""
+        for ref in list(partitions.served_tables(self._runtime.snapshot)):
+            descriptor = flight.FlightDescriptor.for_path(*ref.path)
+            yield flight.FlightInfo(self._table_schema(ref.path), descriptor, [], -1, -1)
 
     @flight_errors
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.FlightDataStream:
         kind, body = self._signer.open(ticket.ticket, self._caller(context))
-        if kind == _STATEMENT:
-            reader = self._runtime.engine.execute(body["q"], _context_of(body))
-            return flight.RecordBatchStream(reader)
         if kind == _COMMAND:
             command = commands.unpack(base64.b64decode(body["cmd"]))
             return flight.RecordBatchStream(self._metadata_table(command))
-        raise pa.ArrowInvalid(f"a {kind} token is not a ticket")
+        if kind == _STATEMENT:
+            rows = parameters.decode_rows(body.get("p"))
+            execution = self._runtime.engine.start(body["q"], context_of(body), rows)
+        elif kind == _PART:
+            ref = partitions.find_table(self._runtime.snapshot, body["t"])
+            execution = self._runtime.engine.start_scan(ref.path, ref.dataset, ref.table, body["f"])
+        else:
+            raise pa.ArrowInvalid(f"a {kind} token is not a ticket")
+        return self._stream(context, ticket.ticket, execution)
+
+    @flight_errors
+    def do_put(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
+        if descriptor.descriptor_type != flight.DescriptorType.CMD:
+            raise pa.ArrowNotImplementedError("DoPut takes Flight SQL commands only")
+        command = commands.unpack(descriptor.command)
+        if isinstance(command, pb.CommandPreparedStatementQuery):
+            handle = self._prepared.bind(
+                command.prepared_statement_handle, reader, self._caller(context)
+            )
+            result = pb.DoPutPreparedStatementResult(prepared_statement_handle=handle)
+            writer.write(pa.py_buffer(result.SerializeToString()))
+            return
+        if isinstance(
+            command,
+            pb.CommandStatementUpdate
+            | pb.CommandPreparedStatementUpdate
+            | pb.CommandStatementIngest,
+        ):
+            raise QueryError(
+                ErrorKind.PERMISSION, "updates are not allowed: this server is read-only"
+            )
+        raise pa.ArrowNotImplementedError(f"unsupported DoPut command {type(command).__name__}")
 
     @flight_errors
     def do_action(
@@ -94,10 +189,38 @@ class FlightSqlServer(flight.FlightServerBase):
         return [flight.Result(result) for result in handler(context, body)]
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
-        return [
-            ("CreatePreparedStatement", "Plan a query and return a handle with its schema"),
-            ("ClosePreparedStatement", "Release a prepared statement handle"),
-        ]
+        return list(_ACTIONS.items())
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self._puller.shutdown()
+
+    # -- streaming --------------------------------------------------------------------------
+
+    def _stream(
+        self, context: flight.ServerCallContext, ticket: bytes, execution: Execution
+    ) -> flight.FlightDataStream:
+        """Stream an execution, cancellable by ticket and by the client dropping the call."""
+        self._running.track(ticket, execution)
+        try:
+            schema = self._puller.call(context, execution, execution.open)
+        except BaseException:
+            execution.close()
+            raise
+        return flight.GeneratorStream(schema, self._batches(context, execution))
+
+    def _batches(
+        self, context: flight.ServerCallContext, execution: Execution
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            while (
+                batch := self._puller.call(context, execution, execution.next_batch)
+            ) is not None:
+                yield batch
+        except QueryError as exc:
+            raise to_flight_error(exc) from None
+        finally:
+            execution.close()
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -105,30 +228,63 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> tuple[pa.Schema, bytes]:
         """The result schema and the ticket for a command descriptor, without running it."""
-        if descriptor.descriptor_type != flight.DescriptorType.CMD:
-            raise pa.ArrowNotImplementedError("path descriptors are not supported yet")
         command = commands.unpack(descriptor.command)
         caller = self._caller(context)
         if isinstance(command, pb.CommandStatementQuery):
-            return self._plan_statement(command.query, self._runtime.default_context(), caller)
+            return self._plan_statement(command.query, self._query_context(context), caller)
         if isinstance(command, pb.CommandPreparedStatementQuery):
-            body = self._open_prepared(command.prepared_statement_handle, caller)
-            return self._plan_statement(body["q"], _context_of(body), caller)
+            body = self._prepared.open(command.prepared_statement_handle, caller)
+            return self._plan_statement(body["q"], context_of(body), caller, body.get("p"))
         table_schema = self._metadata_schema(command)
         ticket_body = {"cmd": base64.b64encode(descriptor.command).decode()}
         return table_schema, self._signer.issue(_COMMAND, ticket_body, caller)
 
     def _plan_statement(
-        self, query: str, context: QueryContext, caller: str | None
+        self, query: str, context: QueryContext, caller: str | None, bound: str | None = None
     ) -> tuple[pa.Schema, bytes]:
-        schema = self._runtime.engine.describe(query, context)
-        return schema, self._signer.issue(_STATEMENT, _statement_body(query, context), caller)
+        rows = parameters.decode_rows(bound)
+        plan = self._runtime.engine.plan(query, context, rows[0] if rows else None)
+        body = statement_body(query, context)
+        if bound:
+            body["p"] = bound
+        schema = column_metadata.for_result(plan.schema, plan.type_names)
+        return schema, self._signer.issue(_STATEMENT, body, caller)
+
+    def _table_schema(self, path: Sequence[bytes | str]) -> pa.Schema:
+        ref = partitions.find_table(self._runtime.snapshot, path)
+        plan = self._runtime.engine.table_plan(*ref.path)
+        return column_metadata.for_table(
+            plan.schema, plan.type_names, ref.path, ref.table.column_remarks
+        )
+
+    def _table_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
+        """A table's schema, row count and one endpoint per balanced group of its files."""
+        ref = partitions.find_table(self._runtime.snapshot, descriptor.path)
+        sizes = [(path, self._footers.rows(ref.dataset, path)) for path in ref.table.files]
+        caller = self._caller(context)
+        endpoints = [
+            flight.FlightEndpoint(
+                self._signer.issue(_PART, {"t": list(ref.path), "f": group}, caller),
+                [],
+            )
+            for group in partitions.balanced_groups(sizes)
+        ]
+        total_rows = sum(rows for _, rows in sizes)
+        return flight.FlightInfo(
+            self._table_schema(descriptor.path), descriptor, endpoints, total_rows, -1
+        )
 
     def _metadata_schema(self, command: object) -> pa.Schema:
         """The reply schema of a metadata command, known before building the reply."""
         if isinstance(command, pb.CommandGetTables):
             return metadata.schemas_for(command)
         static = {
+            pb.CommandGetPrimaryKeys: schemas.PRIMARY_KEYS,
+            pb.CommandGetExportedKeys: schemas.FOREIGN_KEYS,
+            pb.CommandGetImportedKeys: schemas.FOREIGN_KEYS,
+            pb.CommandGetCrossReference: schemas.FOREIGN_KEYS,
             pb.CommandGetCatalogs: schemas.CATALOGS,
             pb.CommandGetDbSchemas: schemas.DB_SCHEMAS,
             pb.CommandGetTableTypes: schemas.TABLE_TYPES,
@@ -158,6 +314,14 @@ class FlightSqlServer(flight.FlightServerBase):
             case pb.CommandGetXdbcTypeInfo():
                 data_type = command.data_type if command.HasField("data_type") else None
                 return xdbc_type_info_table(data_type)
+            case (
+                pb.CommandGetPrimaryKeys()
+                | pb.CommandGetExportedKeys()
+                | pb.CommandGetImportedKeys()
+                | pb.CommandGetCrossReference()
+            ):
+                # Dataset tables declare no keys.
+                return self._metadata_schema(command).empty_table()
         raise pa.ArrowNotImplementedError(f"unsupported command {type(command).__name__}")
 
     # -- prepared statements ----------------------------------------------------------------
@@ -166,14 +330,8 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, body: bytes
     ) -> list[bytes]:
         request = commands.decode(pb.ActionCreatePreparedStatementRequest, body)
-        query_context = self._runtime.default_context()
-        schema = self._runtime.engine.describe(request.query, query_context)
-        handle = self._signer.issue(
-            _PREPARED, _statement_body(request.query, query_context), self._caller(context)
-        )
-        result = pb.ActionCreatePreparedStatementResult(
-            prepared_statement_handle=handle,
-            dataset_schema=schema.serialize().to_pybytes(),
+        result = self._prepared.create(
+            request.query, self._query_context(context), self._caller(context)
         )
         return [commands.pack(result)]
 
@@ -182,24 +340,49 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> list[bytes]:
         request = commands.decode(pb.ActionClosePreparedStatementRequest, body)
         # Handles are self-contained, so closing only checks the handle is ours.
-        self._open_prepared(request.prepared_statement_handle, self._caller(context))
+        self._prepared.open(request.prepared_statement_handle, self._caller(context))
         return []
 
-    def _open_prepared(self, handle: bytes, caller: str | None) -> dict:
-        kind, body = self._signer.open(handle, caller)
-        if kind != _PREPARED:
-            raise pa.ArrowInvalid(f"a {kind} token is not a prepared statement handle")
-        return body
+    # -- cancellation -----------------------------------------------------------------------
+
+    def _cancel_flight_info(self, context: flight.ServerCallContext, body: bytes) -> list[bytes]:
+        request = commands.decode(spb.CancelFlightInfoRequest, body)
+        status = (
+            spb.CANCEL_STATUS_CANCELLED
+            if self._cancel(context, request.info)
+            else spb.CANCEL_STATUS_NOT_CANCELLABLE
+        )
+        return [spb.CancelFlightInfoResult(status=status).SerializeToString()]
+
+    def _cancel_query(self, context: flight.ServerCallContext, body: bytes) -> list[bytes]:
+        request = commands.decode(pb.ActionCancelQueryRequest, body)
+        result = pb.ActionCancelQueryResult(
+            result=pb.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
+            if self._cancel(context, request.info)
+            else pb.ActionCancelQueryResult.CANCEL_RESULT_NOT_CANCELLABLE
+        )
+        return [commands.pack(result)]
+
+    def _cancel(self, context: flight.ServerCallContext, serialized_info: bytes) -> int:
+        """Interrupt the running queries of a FlightInfo's tickets; only the caller's own."""
+        tickets = tickets_of(serialized_info)
+        caller = self._caller(context)
+        for ticket in tickets:
+            self._signer.open(ticket, caller)
+        return self._running.cancel(tickets)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _session(context: flight.ServerCallContext) -> SessionMiddleware:
+        return context.get_middleware(MIDDLEWARE_KEY)
+
+    def _query_context(self, context: flight.ServerCallContext) -> QueryContext:
+        return session_options.query_context(
+            self._sessions, self._session(context), self._runtime.default_context()
+        )
 
     @staticmethod
     def _caller(context: flight.ServerCallContext) -> str | None:
         """Who is calling; anonymous until authentication is configured."""
         return None
-
-
-def _statement_body(query: str, context: QueryContext) -> dict:
-    return {"q": query, "c": context.default_catalog, "s": context.default_schema}
-
-
-def _context_of(body: dict) -> QueryContext:
-    return QueryContext(body.get("c"), body.get("s"))

@@ -30,7 +30,8 @@ def to_flight_error(exc: QueryError) -> Exception:
         case ErrorKind.CANCELLED:
             return flight.FlightCancelledError(exc.message)  # CANCELLED
         case ErrorKind.RESOURCES:
-            return MemoryError(exc.message)  # RESOURCE_EXHAUSTED
+            # pyarrow servers cannot send RESOURCE_EXHAUSTED: this arrives as UNKNOWN.
+            return MemoryError(exc.message)
     return flight.FlightInternalError(exc.message)
 
 

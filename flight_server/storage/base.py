@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
 
 import fsspec
 
@@ -16,10 +18,20 @@ _TYPE_ALIASES = {
     "az": "az",
     "azure": "az",
     "abfs": "az",
+    "abfss": "az",
     "fs": "fs",
     "local": "fs",
     "file": "fs",
 }
+
+# Schemes whose first path segment is the Azure account (Flywheel's form); adlfs's own
+# ``abfs://container@account.../prefix`` form starts with the container instead.
+_AZ_ACCOUNT_FIRST = {"az", "azure"}
+
+# A query parameter starts at ``&name=``; any other ``&`` belongs to the value before it.
+_PARAM_START = re.compile(r"&(?=[A-Za-z_][A-Za-z0-9_.-]*=)")
+
+_TRUE = {"1", "true", "yes", "on"}
 
 
 class StorageError(ValueError):
@@ -31,7 +43,8 @@ class Location:
     """Where a dataset lives: storage type, bucket (or directory), prefix and backend options.
 
     ``options`` carries credentials and endpoints; it is excluded from ``repr`` so
-    secrets never reach a log line.
+    secrets never reach a log line. For ``az`` the bucket is the container and the
+    account travels in ``options["account_name"]``.
     """
 
     type: str
@@ -52,6 +65,10 @@ class Location:
 
 
 Opener = Callable[[Location], fsspec.AbstractFileSystem]
+# Enough for one client per storage of a large site; the oldest unused one goes first.
+_MAX_FILESYSTEMS = 256
+_FILESYSTEMS: OrderedDict[tuple, fsspec.AbstractFileSystem] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 _OPENERS: dict[str, Opener] = {}
 
 
@@ -68,28 +85,98 @@ def canonical_type(storage_type: str) -> str:
         raise StorageError(f"unknown storage type {storage_type!r}") from None
 
 
-def parse_location(url: str, extra_options: Mapping[str, str] | None = None) -> Location:
-    """Parse ``s3://bucket/prefix?key=value``, ``file:///dir`` or a bare local path.
+def parse_query(query: str) -> dict[str, str]:
+    """Split ``a=1&b=x/y+z==`` into literal values: no ``+`` or ``%`` decoding.
 
-    Query values are taken literally (Flywheel storage URLs do not URL-encode them).
+    Flywheel storage URLs do not URL-encode their values, and secrets, base64 and JSON
+    contain ``/``, ``+``, ``=`` and even ``&``: only ``&`` followed by ``name=`` starts
+    a new parameter, and only the first ``=`` of a parameter separates name and value.
+    """
+    if not query:
+        return {}
+    options: dict[str, str] = {}
+    for part in _PARAM_START.split(query):
+        name, _, value = part.partition("=")
+        if name:
+            options[name] = value
+    return options
+
+
+def is_true(value: str | None) -> bool:
+    """Read a boolean option (``true``, ``1``, ``yes``, ``on``); absent means false."""
+    return value is not None and value.strip().lower() in _TRUE
+
+
+def parse_location(url: str, extra_options: Mapping[str, str] | None = None) -> Location:
+    """Parse ``s3://bucket/prefix?key=value``, ``fs:///dir``, ``file:///dir`` or a bare path.
+
+    ``az://account[.blob.core.windows.net]/container/prefix`` puts the container in
+    ``bucket`` and the account in ``options["account_name"]``; a host outside
+    ``*.core.windows.net`` also becomes ``endpoint_url``. ``abfs://container@account.host/prefix``
+    (adlfs's form) is read too. Query values are taken literally (see :func:`parse_query`);
+    ``extra_options`` win over the query, which wins over what the host implies.
     """
     if "://" not in url:
         return Location(type="fs", bucket=url.rstrip("/") or "/", options=dict(extra_options or {}))
     scheme, rest = url.split("://", 1)
     storage_type = canonical_type(scheme)
     path, _, query = rest.partition("?")
-    options = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
-    options.update(extra_options or {})
+    options: dict[str, str] = {}
     if storage_type == "fs":
-        return Location(type="fs", bucket=urlsplit(url).path.rstrip("/") or "/", options=options)
-    bucket, _, prefix = path.partition("/")
+        bucket, prefix = path.rstrip("/") or "/", ""
+    elif storage_type == "az":
+        bucket, prefix = _split_azure(scheme.lower(), path, options)
+    else:
+        bucket, _, prefix = path.partition("/")
     if not bucket:
         raise StorageError(f"location {scheme}://{path} has no bucket")
+    options.update(parse_query(query))
+    options.update(extra_options or {})
     return Location(type=storage_type, bucket=bucket, prefix=prefix.strip("/"), options=options)
 
 
+def _split_azure(scheme: str, path: str, options: dict[str, str]) -> tuple[str, str]:
+    """Container and prefix of an Azure path; the account (and odd hosts) go to ``options``."""
+    if scheme in _AZ_ACCOUNT_FIRST:
+        host, _, path = path.partition("/")
+    else:
+        container_at_host, _, prefix = path.partition("/")
+        container, _, host = container_at_host.rpartition("@")
+        if not host or not container:
+            return container_at_host, prefix
+        path = f"{container}/{prefix}"
+    account = host.split(".", 1)[0]
+    if not account:
+        raise StorageError(f"location {scheme}://{host}/{path} has no account")
+    options["account_name"] = account
+    if "." in host and not host.endswith(".core.windows.net"):
+        options["endpoint_url"] = f"https://{host}"
+    container, _, prefix = path.partition("/")
+    return container, prefix
+
+
 def open_location(location: Location) -> fsspec.AbstractFileSystem:
-    """Open the fsspec filesystem that serves ``location``."""
+    """The fsspec filesystem that serves ``location``, reused while its options stay the same.
+
+    Backends build filesystems without fsspec's unbounded instance and listing caches; this
+    bounded cache keeps one client per (type, bucket, options), so a catalog refresh reuses
+    connections and the engine keeps its registrations. Rotated credentials make a new key.
+    """
+    key = (location.type, location.bucket, tuple(sorted(location.options.items())))
+    with _CACHE_LOCK:
+        filesystem = _FILESYSTEMS.get(key)
+        if filesystem is not None:
+            _FILESYSTEMS.move_to_end(key)
+            return filesystem
+    filesystem = _open_uncached(location)
+    with _CACHE_LOCK:
+        _FILESYSTEMS[key] = filesystem
+        while len(_FILESYSTEMS) > _MAX_FILESYSTEMS:
+            _FILESYSTEMS.popitem(last=False)
+    return filesystem
+
+
+def _open_uncached(location: Location) -> fsspec.AbstractFileSystem:
     # Backends register themselves on import; importing here keeps start-up lazy.
     from flight_server.storage import backends  # noqa: F401
 

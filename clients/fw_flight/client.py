@@ -1,0 +1,179 @@
+"""Connections, dataset handles and results over the ADBC Flight SQL driver."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import adbc_driver_flightsql
+import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+_FW_PATH = re.compile(r"^fw://(?P<group>[^/]+)/(?P<project>[^/]+)/?$")
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset as the server names it: catalog (Flywheel group) and schema (project label)."""
+
+    catalog: str
+    schema: str
+
+    def qualified(self, table: str) -> str:
+        """``"catalog"."schema"."table"``, quoted so any name works."""
+        return ".".join(_quote(part) for part in (self.catalog, self.schema, table))
+
+
+def parse_dataset_ref(ref: str) -> DatasetRef:
+    """Accept ``fw://group/project``, ``group/project`` or ``catalog.schema``."""
+    match = _FW_PATH.match(ref)
+    if match:
+        return DatasetRef(match["group"], match["project"])
+    for separator in ("/", "."):
+        catalog, sep, schema = ref.partition(separator)
+        if sep and catalog and schema and separator not in schema:
+            return DatasetRef(catalog, schema)
+    raise ValueError(f"expected fw://group/project, group/project or catalog.schema, got {ref!r}")
+
+
+class Result:
+    """A query's result, fetched on demand in the format the caller wants."""
+
+    def __init__(self, cursor: flight_sql.Cursor) -> None:
+        self._cursor = cursor
+
+    def reader(self) -> pa.RecordBatchReader:
+        """Stream the result batch by batch (bounded memory).
+
+        The returned reader holds the cursor: ADBC closes the stream with its cursor.
+        """
+        cursor = self._cursor
+        source = cursor.fetch_record_batch()
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            with cursor:
+                yield from source
+
+        return pa.RecordBatchReader.from_batches(source.schema, batches())
+
+    def arrow(self) -> pa.Table:
+        return self._cursor.fetch_arrow_table()
+
+    def df(self) -> pandas.DataFrame:
+        return self.arrow().to_pandas()
+
+    def pl(self) -> polars.DataFrame:
+        import polars
+
+        return polars.from_arrow(self.arrow())
+
+
+class Dataset:
+    """One dataset: lists its tables and runs SQL in which its tables need no qualification."""
+
+    def __init__(self, client: Client, ref: DatasetRef) -> None:
+        self._client = client
+        self.ref = ref
+
+    def tables(self) -> list[str]:
+        """The dataset's table names (latest version)."""
+        objects = self._client.connection.adbc_get_objects(
+            depth="tables",
+            catalog_filter=self.ref.catalog,
+            db_schema_filter=_exact(self.ref.schema),
+        ).read_all()
+        names = []
+        for catalog in objects.to_pylist():
+            for schema in catalog["catalog_db_schemas"] or []:
+                if schema["db_schema_name"] == self.ref.schema:
+                    names += [t["table_name"] for t in schema["db_schema_tables"] or []]
+        return sorted(names)
+
+    def table(self, name: str) -> Result:
+        """The whole table."""
+        return self._client.execute(f"SELECT * FROM {self.ref.qualified(name)}")
+
+    def execute(self, sql: str, parameters: Any = None) -> Result:
+        """Run ``sql`` with this dataset as the default catalog and schema."""
+        return self._client.execute(sql, parameters, default=self.ref)
+
+
+class Client:
+    """A connection to one fw-flight-sql server."""
+
+    def __init__(self, connection: flight_sql.Connection) -> None:
+        self.connection = connection
+
+    def datasets(self) -> list[DatasetRef]:
+        """Datasets the caller may see (their latest versions; ``name@version`` schemas hidden)."""
+        objects = self.connection.adbc_get_objects(depth="db_schemas").read_all()
+        refs = [
+            DatasetRef(catalog["catalog_name"], schema["db_schema_name"])
+            for catalog in objects.to_pylist()
+            for schema in catalog["catalog_db_schemas"] or []
+            if "@" not in schema["db_schema_name"]
+        ]
+        return sorted(refs, key=lambda r: (r.catalog, r.schema))
+
+    def dataset(self, ref: str) -> Dataset:
+        return Dataset(self, parse_dataset_ref(ref))
+
+    def execute(
+        self, sql: str, parameters: Any = None, default: DatasetRef | None = None
+    ) -> Result:
+        """Run ``sql``; ``default`` makes unqualified table names resolve in that dataset."""
+        if default is not None:
+            self.connection.adbc_current_catalog = default.catalog
+            self.connection.adbc_current_db_schema = default.schema
+        cursor = self.connection.cursor()
+        cursor.execute(sql, parameters)
+        return Result(cursor)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def connect(
+    uri: str,
+    *,
+    api_key: str | None = None,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    tls_root_certs: str | None = None,
+) -> Client:
+    """Connect with a Flywheel API key, a bearer token, or a user name and password."""
+    # Session options (the default catalog and schema) live behind a session cookie.
+    db_kwargs: dict[str, str] = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
+    bearer = token or api_key
+    if bearer:
+        db_kwargs[adbc_driver_flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value] = (
+            f"Bearer {bearer}"
+        )
+    if username is not None:
+        db_kwargs["username"] = username
+        db_kwargs["password"] = password or ""
+    if tls_root_certs:
+        db_kwargs[adbc_driver_flightsql.DatabaseOptions.TLS_ROOT_CERTS.value] = tls_root_certs
+    return Client(flight_sql.connect(uri, db_kwargs=db_kwargs, autocommit=True))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _exact(name: str) -> str:
+    """A LIKE pattern matching ``name`` literally."""
+    return re.sub(r"([\\%_])", r"\\\1", name)

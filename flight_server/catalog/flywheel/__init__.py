@@ -1,0 +1,1 @@
+"""Flywheel discovery: projects whose ``info.dataset`` points at a dataset become schemas."""

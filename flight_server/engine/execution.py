@@ -1,0 +1,85 @@
+"""One running query on its own DuckDB cursor: pulled batch by batch, stoppable from any thread."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+
+import duckdb
+import pyarrow as pa
+
+from flight_server.engine.errors import classify
+
+
+class Execution:
+    """Runs ``(sql, parameters)`` steps in order and streams their concatenated batches.
+
+    Every blocking call (``open``, ``next_batch``) can be stopped by ``interrupt`` from
+    another thread; DuckDB then raises, which surfaces as a CANCELLED ``QueryError``.
+    """
+
+    def __init__(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        steps: Sequence[tuple[str, Sequence[object] | None]],
+        batch_rows: int,
+    ) -> None:
+        self._cursor = cursor
+        self._steps = list(steps)
+        self._batch_rows = batch_rows
+        self._reader: pa.RecordBatchReader | None = None
+        self._schema: pa.Schema | None = None
+        self._interrupted = False
+        self._closed = False
+
+    def open(self) -> pa.Schema:
+        """Start the first step; its schema is the schema of the whole stream."""
+        if self._schema is None:
+            self._reader = self._run(*self._steps.pop(0))
+            self._schema = self._reader.schema
+        return self._schema
+
+    def next_batch(self) -> pa.RecordBatch | None:
+        """The next non-empty batch, or None at the end of the last step."""
+        schema = self.open()
+        while self._reader is not None:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                self._reader = self._run(*self._steps.pop(0)) if self._steps else None
+                continue
+            except duckdb.Error as exc:
+                raise classify(exc) from None
+            if batch.num_rows:
+                return batch if batch.schema.equals(schema) else batch.cast(schema)
+        return None
+
+    @property
+    def running(self) -> bool:
+        """Neither finished with nor told to stop."""
+        return not (self._closed or self._interrupted)
+
+    def interrupt(self) -> None:
+        """Stop whatever the cursor is doing now and refuse further work."""
+        if self._closed:
+            return
+        self._interrupted = True
+        self._steps.clear()
+        with suppress(duckdb.ConnectionException):  # closed meanwhile: nothing to stop
+            self._cursor.interrupt()
+
+    def close(self) -> None:
+        """Release the cursor and the result it holds."""
+        self._closed = True
+        self._steps.clear()
+        self._reader = None
+        self._cursor.close()
+
+    def _run(self, sql: str, parameters: Sequence[object] | None) -> pa.RecordBatchReader:
+        if self._interrupted:
+            raise classify(duckdb.InterruptException("INTERRUPT Error: Interrupted!"))
+        try:
+            relation = self._cursor.sql(sql, params=list(parameters) if parameters else None)
+            return relation.to_arrow_reader(self._batch_rows)
+        except duckdb.Error as exc:
+            raise classify(exc) from None

@@ -1,0 +1,194 @@
+"""SQL lockdown: a query may only be one SELECT over tables its caller may read.
+
+DuckDB parses the text (``extract_statements`` for the statement kind,
+``json_serialize_sql`` for the tree), so every spelling — case, comments, CTEs,
+subqueries, lambdas, set operations, quoted or three-part names — reaches the same
+checks. Anything the walk does not recognise is refused rather than let through.
+DuckDB's own settings (no extension loading, locked configuration) are the second
+line behind this one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from flight_server.engine.errors import ErrorKind, QueryError, classify
+
+#: A table as ``(catalog, schema, table)``, case-folded (DuckDB names are case-insensitive).
+TableKey = tuple[str, str, str]
+
+# The database DuckDB opens ``:memory:`` as, and the schema every database starts with:
+# where unqualified names resolve when a call sets no defaults.
+_DEFAULT_CATALOG = "memory"
+_DEFAULT_SCHEMA = "main"
+
+# Table functions that compute rows and touch neither files nor the catalog.
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+
+# Scalar functions that reveal server configuration (paths, secrets) or session state.
+_REFUSED_SCALAR_FUNCTIONS = frozenset({"current_setting", "getvariable", "getenv"})
+
+# Table references that only combine other references; their children are walked.
+_PLAIN_REFERENCES = frozenset({"JOIN", "SUBQUERY", "EMPTY", "EXPRESSION_LIST", "PIVOT"})
+
+# Characters no served table name needs but file paths and URLs do (replacement scans).
+_PATH_CHARACTERS = frozenset("/\\.:*?")
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """What exists and what the caller may read, both asked with case-folded keys."""
+
+    served: Callable[[TableKey], bool]
+    readable: Callable[[TableKey], bool]
+
+
+def check_query(
+    connection: duckdb.DuckDBPyConnection,
+    sql: str,
+    access: TableAccess,
+    default_catalog: str | None = None,
+    default_schema: str | None = None,
+) -> None:
+    """Raise ``QueryError`` unless ``sql`` is one SELECT reading only readable tables.
+
+    ``connection`` is only used to parse; nothing in ``sql`` is run.
+    """
+    _check_statement_kind(connection, sql)
+    tree = _parse_tree(connection, sql)
+    defaults = (
+        (default_catalog or _DEFAULT_CATALOG).casefold(),
+        (default_schema or _DEFAULT_SCHEMA).casefold(),
+    )
+    for node, ctes in _walk(tree):
+        _check_node(node, ctes, access, defaults)
+
+
+def _check_statement_kind(connection: duckdb.DuckDBPyConnection, sql: str) -> None:
+    try:
+        statements = connection.extract_statements(sql)
+        kinds = [statement.type for statement in statements]
+    except duckdb.Error as exc:
+        raise classify(exc) from None
+    except ValueError:  # a statement kind the Python binding has no name for
+        raise QueryError(ErrorKind.PERMISSION, "this statement is not allowed") from None
+    if len(kinds) != 1:
+        raise QueryError(ErrorKind.INVALID, f"expected one SQL statement, got {len(kinds)}")
+    kind = kinds[0]
+    if kind != duckdb.StatementType.SELECT:
+        raise QueryError(
+            ErrorKind.PERMISSION,
+            f"{kind.name} statements are not allowed: this server is read-only",
+        )
+
+
+def _parse_tree(connection: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    try:
+        # fetchall, not fetchone: an unfinished result would block the cursor's next query.
+        rows = connection.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+    except duckdb.Error as exc:
+        raise classify(exc) from None
+    tree = json.loads(rows[0][0]) if rows else {"error": True}
+    if tree.get("error") or len(tree.get("statements", ())) != 1:
+        message = tree.get("error_message") or "the statement could not be analysed"
+        raise QueryError(ErrorKind.INVALID, f"unsupported query: {message}")
+    return tree["statements"][0]
+
+
+def _walk(tree: dict[str, Any]) -> Iterator[tuple[dict[str, Any], frozenset[str]]]:
+    """Every object in the tree with the CTE names in scope where it appears.
+
+    Iterative, so deeply nested queries cannot exhaust Python's recursion limit. A CTE
+    body sees itself (recursive CTEs) and the CTEs before it, never those after it: a
+    narrower scope only makes more names count as real tables, which is the safe side.
+    """
+    stack: list[tuple[Any, frozenset[str]]] = [(tree, frozenset())]
+    while stack:
+        value, ctes = stack.pop()
+        if isinstance(value, list):
+            stack.extend((item, ctes) for item in value)
+            continue
+        if not isinstance(value, dict):
+            continue
+        yield value, ctes
+        entries = (value.get("cte_map") or {}).get("map") or []
+        names = [str(entry.get("key", "")).casefold() for entry in entries]
+        for index, entry in enumerate(entries):
+            stack.append((entry.get("value"), ctes | frozenset(names[: index + 1])))
+        inner = ctes | frozenset(names)
+        stack.extend((child, inner) for key, child in value.items() if key != "cte_map")
+
+
+def _check_node(
+    node: dict[str, Any], ctes: frozenset[str], access: TableAccess, defaults: tuple[str, str]
+) -> None:
+    if node.get("class") == "FUNCTION":
+        name = str(node.get("function_name", "")).casefold()
+        if name in _REFUSED_SCALAR_FUNCTIONS:
+            raise QueryError(ErrorKind.PERMISSION, f"function {name} is not allowed")
+        return
+    if "class" in node or "alias" not in node or "sample" not in node:
+        return  # not a table reference
+    kind = node.get("type")
+    if kind == "BASE_TABLE":
+        _check_table(node, ctes, access, defaults)
+    elif kind == "TABLE_FUNCTION":
+        _check_table_function(node.get("function") or {})
+    elif kind == "SHOW_REF":
+        if node.get("query") is None:  # SHOW TABLES / DATABASES list the whole server
+            raise QueryError(ErrorKind.PERMISSION, "SHOW is not allowed; use the catalog listings")
+    elif kind not in _PLAIN_REFERENCES:
+        raise QueryError(ErrorKind.PERMISSION, f"{kind} table references are not allowed")
+
+
+def _check_table(
+    node: dict[str, Any], ctes: frozenset[str], access: TableAccess, defaults: tuple[str, str]
+) -> None:
+    catalog = str(node.get("catalog_name") or "").casefold()
+    schema = str(node.get("schema_name") or "").casefold()
+    table = str(node.get("table_name") or "").casefold()
+    if not catalog and not schema and table in ctes:
+        return
+    candidates = _candidates(catalog, schema, table, defaults)
+    if any(access.served(key) and not access.readable(key) for key in candidates):
+        raise _missing(node)
+    if not any(access.readable(key) for key in candidates):
+        if not catalog and not schema and _PATH_CHARACTERS & set(table):
+            raise QueryError(ErrorKind.PERMISSION, "reading files is not allowed")
+        raise _missing(node)
+
+
+def _candidates(catalog: str, schema: str, table: str, defaults: tuple[str, str]) -> list[TableKey]:
+    """Every table DuckDB may bind a name to: ``a.b`` is a schema or, failing that, a catalog."""
+    if catalog:
+        return [(catalog, schema, table)]
+    if schema:
+        return [(defaults[0], schema, table), (schema, _DEFAULT_SCHEMA, table)]
+    return [(defaults[0], defaults[1], table)]
+
+
+def _missing(node: dict[str, Any]) -> QueryError:
+    # The same answer for hidden and absent tables, so probing reveals nothing.
+    name = ".".join(
+        part
+        for part in (node.get("catalog_name"), node.get("schema_name"), node.get("table_name"))
+        if part
+    )
+    return QueryError(ErrorKind.NOT_FOUND, f"table {name} does not exist")
+
+
+def _check_table_function(function: dict[str, Any]) -> None:
+    name = str(function.get("function_name", "")).casefold()
+    catalog = str(function.get("catalog") or "").casefold()
+    schema = str(function.get("schema") or "").casefold()
+    if (
+        name not in ALLOWED_TABLE_FUNCTIONS
+        or catalog not in ("", "system")
+        or schema not in ("", _DEFAULT_SCHEMA)
+    ):
+        raise QueryError(ErrorKind.PERMISSION, f"table function {name} is not allowed")

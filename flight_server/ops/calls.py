@@ -1,0 +1,101 @@
+"""Per-call bookkeeping: a Flight server middleware that times every RPC and names its query.
+
+pyarrow runs a call's middleware and its handler on the same OS thread, but each entry
+from C++ gets a fresh Python thread state, so ``threading.local`` and context variables
+do not carry over; calls are found by thread id instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+if TYPE_CHECKING:
+    from flight_server.ops.telemetry import Telemetry
+
+QUERY_ID_HEADER = "x-query-id"
+ANONYMOUS = "anonymous"
+
+# Flight error classes to the gRPC status names pyarrow sends for them.
+_STATUS = (
+    (flight.FlightUnauthenticatedError, "UNAUTHENTICATED"),
+    (flight.FlightUnauthorizedError, "PERMISSION_DENIED"),
+    (flight.FlightCancelledError, "CANCELLED"),
+    (flight.FlightTimedOutError, "DEADLINE_EXCEEDED"),
+    (flight.FlightUnavailableError, "UNAVAILABLE"),
+    (pa.ArrowInvalid, "INVALID_ARGUMENT"),
+    (pa.ArrowKeyError, "NOT_FOUND"),
+    (KeyError, "NOT_FOUND"),
+    (pa.ArrowNotImplementedError, "UNIMPLEMENTED"),
+    (NotImplementedError, "UNIMPLEMENTED"),
+    (MemoryError, "RESOURCE_EXHAUSTED"),
+)
+
+
+def status_of(error: BaseException | None) -> str:
+    """The gRPC status name a call ended with."""
+    if error is None:
+        return "OK"
+    for kind, name in _STATUS:
+        if isinstance(error, kind):
+            return name
+    return "INTERNAL"
+
+
+@dataclass
+class Call:
+    """One RPC in progress: what the query log and metrics need to know about it."""
+
+    method: str
+    query_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    user: str = ANONYMOUS
+    started: float = field(default_factory=time.perf_counter)
+
+
+_calls: dict[int, Call] = {}
+
+
+def current_call() -> Call | None:
+    """The call the current thread is serving, if any."""
+    return _calls.get(threading.get_ident())
+
+
+class _CallMiddleware(flight.ServerMiddleware):
+    def __init__(self, call: Call, telemetry: Telemetry) -> None:
+        self._call = call
+        self._telemetry = telemetry
+        self._thread = threading.get_ident()
+
+    def sending_headers(self) -> dict[str, str]:
+        return {QUERY_ID_HEADER: self._call.query_id}
+
+    def call_completed(self, exception: BaseException | None) -> None:
+        if _calls.get(self._thread) is self._call:
+            del _calls[self._thread]
+        elapsed = time.perf_counter() - self._call.started
+        self._telemetry.record_call(self._call.method, status_of(exception), elapsed)
+
+
+class CallMiddlewareFactory(flight.ServerMiddlewareFactory):
+    """Gives every call an id (sent back as ``x-query-id``) and records its status and time."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    def start_call(
+        self, info: flight.CallInfo, headers: dict[str, list[str]]
+    ) -> flight.ServerMiddleware:
+        call = Call(method=_method_name(info.method))
+        _calls[threading.get_ident()] = call
+        return _CallMiddleware(call, self._telemetry)
+
+
+def _method_name(method: flight.FlightMethod) -> str:
+    """``FlightMethod.DO_GET`` -> ``DoGet``, the name the Flight protocol uses."""
+    return "".join(part.capitalize() for part in method.name.split("_"))

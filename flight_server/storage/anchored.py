@@ -1,0 +1,82 @@
+"""A filesystem confined to one dataset root under a protocol name of its own.
+
+DuckDB registers fsspec filesystems by protocol, so two S3 datasets with different
+credentials need different protocol names; anchoring at the root also means SQL can
+never reach outside the dataset through that registration.
+
+Dataset files are written once and never changed, so file metadata is cached: DuckDB
+asks for a file's modification time on every query to validate its footer cache, and
+without this each ask is a request to the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+from fsspec.implementations.dirfs import DirFileSystem
+
+# File info entries kept per dataset; enough for the files of many versions.
+_MAX_INFO = 100_000
+# Where each backend puts a file's modification time in its info.
+_MODIFIED_KEYS = ("LastModified", "last_modified", "updated", "mtime", "created")
+
+
+def protocol_for(identity: str) -> str:
+    """A stable, DuckDB-safe protocol name for one dataset identity."""
+    return "fw" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+class _Anchored(DirFileSystem):
+    """A ``DirFileSystem`` that remembers file info and reports naive UTC modification times."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._infos: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._infos_lock = threading.Lock()
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        with self._infos_lock:
+            cached = self._infos.get(path)
+        if cached is not None:
+            return cached
+        info = super().info(path, **kwargs)
+        if info.get("type") == "file":
+            with self._infos_lock:
+                self._infos[path] = info
+                while len(self._infos) > _MAX_INFO:
+                    self._infos.popitem(last=False)
+        return info
+
+    def glob(self, path: str, **kwargs: Any) -> list[str]:
+        # DuckDB globs every listed file; a literal path is itself, without a request.
+        if not any(char in path for char in "*?["):
+            return [path]
+        return super().glob(path, **kwargs)
+
+    def modified(self, path: str) -> datetime:
+        info = self.info(path)
+        for key in _MODIFIED_KEYS:
+            value = info.get(key)
+            if isinstance(value, datetime):
+                return value.astimezone(UTC).replace(tzinfo=None)
+            if isinstance(value, int | float):
+                return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+            if isinstance(value, str):
+                return (
+                    datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    .astimezone(UTC)
+                    .replace(tzinfo=None)
+                )
+        raise NotImplementedError(f"no modification time for {path}")
+
+
+def anchored(filesystem: fsspec.AbstractFileSystem, root: str, protocol: str) -> DirFileSystem:
+    """``filesystem`` seen from ``root``, answering to ``protocol://relative/path``."""
+    # fsspec strips a protocol by the class attribute, so each protocol needs its own class.
+    cls = type(f"Anchored_{protocol}", (_Anchored,), {"protocol": protocol})
+    return cls(path=root, fs=filesystem, skip_instance_cache=True)

@@ -1,0 +1,103 @@
+"""The ops port against a real server: probes, readiness, and metrics that follow queries."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import pytest
+
+from flight_server.config import DatasetSettings, Settings
+from flight_server.demo import GeneratedDataset
+from flight_server.ops.streams import sql_digest
+from tests.service_support import get, get_json, running_service, scrape
+
+ROWS = 300_000
+QUERY = f"SELECT range AS i, 'x' || range AS s FROM range({ROWS})"
+
+
+def test_healthz_and_readyz_answer_when_serving(demo: GeneratedDataset) -> None:
+    settings = Settings(datasets=[DatasetSettings(name="proj1", location=demo.root)])
+    with running_service(settings) as service:
+        assert service.ops is not None
+        assert get_json(service.ops.port, "/healthz") == (200, {"status": "ok"})
+        assert get_json(service.ops.port, "/readyz") == (200, {"status": "ready", "problems": []})
+        assert get(service.ops.port, "/nope")[0] == 404
+
+
+def test_readyz_fails_when_storage_is_unreachable(demo: GeneratedDataset, tmp_path: Path) -> None:
+    copy = tmp_path / "proj1"
+    shutil.copytree(demo.root, copy)
+    settings = Settings(datasets=[DatasetSettings(name="proj1", location=str(copy))])
+    with running_service(settings) as service:
+        assert service.ops is not None
+        shutil.rmtree(copy)
+        status, body = get_json(service.ops.port, "/readyz")
+        assert status == 503
+        assert body["problems"] == ["storage of local.proj1 unreachable (root missing)"]
+        assert get(service.ops.port, "/healthz")[0] == 200  # alive, just not ready
+
+
+def test_readyz_fails_while_draining(demo: GeneratedDataset) -> None:
+    with running_service(Settings()) as service:
+        assert service.ops is not None
+        service.readiness.drain()
+        assert get_json(service.ops.port, "/readyz") == (
+            503,
+            {"status": "not ready", "problems": ["shutting down"]},
+        )
+
+
+def test_metrics_change_after_a_query(
+    demo: GeneratedDataset, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(datasets=[DatasetSettings(name="proj1", location=demo.root)])
+    with running_service(settings) as service:
+        assert service.ops is not None
+        before = scrape(service.ops.port)
+        with (
+            caplog.at_level(logging.INFO, logger="flight_server.queries"),
+            flight_sql.connect(service.uri) as conn,
+            conn.cursor() as cursor,
+        ):
+            cursor.execute(QUERY)
+            table = cursor.fetch_arrow_table()
+        after = scrape(service.ops.port)
+
+    assert table.num_rows == ROWS
+    assert before["fw_flight_sql_rows_streamed_total"] == 0
+    assert after["fw_flight_sql_rows_streamed_total"] == ROWS
+    assert after["fw_flight_sql_bytes_streamed_total"] >= table.nbytes
+    assert after['fw_flight_sql_queries_total{status="ok"}'] == 1
+    assert after["fw_flight_sql_query_duration_seconds_count"] == 1
+    assert after['fw_flight_sql_query_duration_seconds_bucket{le="+Inf"}'] == 1
+    assert after['fw_flight_sql_calls_total{method="DoGet",status="OK"}'] >= 1
+    assert after['fw_flight_sql_call_duration_seconds_count{method="DoGet"}'] >= 1
+    assert after['fw_flight_sql_calls_total{method="GetFlightInfo",status="OK"}'] >= 1
+    assert after["fw_flight_sql_active_streams"] == 0
+    assert after["fw_flight_sql_catalog_datasets"] == 1
+    assert after["fw_flight_sql_catalog_refresh_failures_total"] == 0
+    assert 0 <= after["fw_flight_sql_catalog_refresh_age_seconds"] < float("inf")
+
+    (line,) = [r for r in caplog.records if r.name == "flight_server.queries"]
+    assert (line.status, line.rows, line.sql_digest) == ("ok", ROWS, sql_digest(QUERY))
+    assert line.bytes == after["fw_flight_sql_bytes_streamed_total"]
+    assert line.user == "anonymous" and len(line.query_id) == 16
+    assert QUERY not in line.getMessage()
+
+
+def test_failed_calls_are_counted_by_status(demo: GeneratedDataset) -> None:
+    with running_service(Settings()) as service, flight_sql.connect(service.uri) as conn:
+        assert service.ops is not None
+        with conn.cursor() as cursor, pytest.raises(flight_sql.Error):
+            cursor.execute("SELECT * FROM no_such_table")
+        after = scrape(service.ops.port)
+    failed = {
+        name: value
+        for name, value in after.items()
+        if name.startswith("fw_flight_sql_calls_total") and 'status="OK"' not in name
+    }
+    assert list(failed.values()) == [1]
+    assert 'status="NOT_FOUND"' in next(iter(failed))
