@@ -13,6 +13,7 @@ from typing import NoReturn
 import click
 
 from flight_server import __version__
+from flight_server.client_commands import datasets, query
 from flight_server.config import CONFIG_ENV, ConfigError, Settings, load_settings
 from flight_server.logs import configure_logging
 
@@ -30,6 +31,19 @@ def _parse_dataset(
             raise click.BadParameter(f"expected NAME=LOCATION, got {value!r}")
         parsed.append({"name": name, "location": location})
     return parsed or None
+
+
+def _parse_options(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    """``KEY=VALUE`` pairs from ``--option``."""
+    parsed = {}
+    for value in values:
+        key, sep, option = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {key!r}")
+        parsed[key] = option
+    return parsed
 
 
 @click.group()
@@ -83,6 +97,64 @@ def serve(config_file: Path | None, **flags: object) -> None:
         _fail(f"cannot start: {exc}", code=1)
 
 
+@main.command("hash-password")
+def hash_password_command() -> None:
+    """Prompt for a password and print its hash for auth.users.<name>.password_hash."""
+    from flight_server.auth import hash_password
+
+    password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    click.echo(hash_password(password))
+
+
+@main.command("export")
+@click.argument("ref")
+@click.option(
+    "--to", "url", required=True, help="Where to write: a path or s3://, gs://, az:// URL."
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    callback=_parse_options,
+    help="Storage option for --to, KEY=VALUE (e.g. endpoint_url=http://...).",
+)
+@click.option("--rows-per-file", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help="YAML or TOML settings file (the server's).",
+)
+def export_command(
+    ref: str, url: str, options: dict[str, str], rows_per_file: int, config_file: Path | None
+) -> None:
+    """Export a federated dataset or a dataset (catalog.name) to URL/<YYYYmmdd-HHMMSS>/."""
+    try:
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        _fail(f"invalid configuration: {exc}", code=2)
+    configure_logging(settings.log_format, settings.log_level)
+    from flight_server.engine import QueryError
+    from flight_server.export import ExportError, export
+    from flight_server.runtime import Runtime
+    from flight_server.storage import StorageError, parse_location
+
+    try:
+        target = parse_location(url, options)
+        runtime = Runtime(settings)
+        runtime.refresh()
+        provenance = export(runtime, ref, target, rows_per_file=rows_per_file)
+    except (ExportError, QueryError, StorageError, OSError, ValueError) as exc:
+        _fail(f"export failed: {_first_line(exc)}", code=1)
+    for table, counts in provenance["tables"].items():
+        click.echo(
+            f"{table}: {counts['rows_in']:,} rows in, {counts['duplicates_dropped']:,} "
+            f"duplicates dropped, {counts['rows_out']:,} rows written"
+        )
+    click.echo(f"exported {ref} to {provenance['output']}")
+
+
 def run_server(settings: Settings) -> None:
     """Start the server, block until SIGTERM or SIGINT, then shut down gracefully.
 
@@ -109,3 +181,12 @@ def _fail(message: str, code: int) -> NoReturn:
     """One readable line on stderr and a non-zero exit: no traceback for operator mistakes."""
     click.echo(f"fw-flight-sql: {message}", err=True)
     sys.exit(code)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+main.add_command(query)
+main.add_command(datasets)

@@ -47,6 +47,42 @@ class DatasetSettings(_Section):
         return value
 
 
+class CentreSettings(_Section):
+    """One centre of a federated dataset, given as a storage location with its options."""
+
+    location: str
+    options: dict[str, SecretStr] = Field(default_factory=dict)
+
+
+class FederatedSettings(_Section):
+    """One view over the same dataset at several centres, duplicates dropped by criteria.
+
+    A centre is ``fw://group/project``, a Flywheel project id, ``catalog.schema`` of a
+    served dataset, or a storage location (a URL or path, or ``{location, options}``).
+    """
+
+    name: str
+    catalog: str = "federated"
+    centres: dict[str, str | CentreSettings] = Field(min_length=1)
+    #: ``{table: [field, ...]}``: rows are duplicates when all these fields are equal.
+    criteria: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "@" in value or "." in value:
+            raise ValueError(f"federated name {value!r} must be non-empty without '@' or '.'")
+        return value
+
+    @field_validator("criteria")
+    @classmethod
+    def _fields_given(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        empty = sorted(table for table, fields in value.items() if not fields)
+        if empty:
+            raise ValueError(f"criteria for {', '.join(empty)} name no fields")
+        return value
+
+
 class EngineSettings(_Section):
     """DuckDB resources and streaming shape."""
 
@@ -64,11 +100,50 @@ class FlywheelSettings(_Section):
     timeout_seconds: float = Field(default=30.0, gt=0)
 
 
+class UserSettings(_Section):
+    """A user who logs in with a password (``fw-flight-sql hash-password`` makes the hash)."""
+
+    password_hash: SecretStr
+    #: ``catalog/name`` entries; ``*`` matches any catalog or name.
+    datasets: list[str] = Field(default_factory=list)
+
+
+class StaticTokenSettings(_Section):
+    """A bearer token accepted as is, for services that cannot log in."""
+
+    token: SecretStr
+    user: str = Field(min_length=1)
+    datasets: list[str] = Field(default_factory=list)
+
+
 class AuthSettings(_Section):
-    """Signing of tickets and prepared-statement handles."""
+    """Who may call and what they see; the secret also signs tickets and handles."""
 
     token_secret: SecretStr | None = None
+    token_ttl_seconds: int = Field(default=3600, ge=1)
     ticket_ttl_seconds: int = Field(default=3600, ge=1)
+    users: dict[str, UserSettings] = Field(default_factory=dict)
+    tokens: list[StaticTokenSettings] = Field(default_factory=list)
+    #: Accept API keys of this Flywheel site (default: the site of ``flywheel.api_key``).
+    flywheel_site: str | None = None
+    flywheel_cache_seconds: float = Field(default=60.0, ge=0)
+    #: Callers without credentials; None: only when no other authentication is configured.
+    anonymous: bool | None = None
+    anonymous_datasets: list[str] = Field(default_factory=lambda: ["*"])
+    allow_public_anonymous: bool = False
+
+
+class LimitsSettings(_Section):
+    """What one caller's requests may cost: time, concurrency and request size."""
+
+    #: Seconds a query may run (from the start of its stream); None: no limit.
+    query_timeout_seconds: float | None = Field(default=600.0, gt=0)
+    #: Queries streaming at once; more wait up to ``queue_seconds``, then get UNAVAILABLE.
+    max_concurrent_queries: int = Field(default=16, ge=1)
+    queue_seconds: float = Field(default=30.0, ge=0)
+    #: Largest SQL text, and largest command, ticket or action body, in bytes.
+    max_sql_bytes: int = Field(default=1_000_000, ge=1024)
+    max_request_bytes: int = Field(default=4_000_000, ge=1024)
 
 
 class TlsSettings(_Section):
@@ -97,10 +172,12 @@ class Settings(BaseSettings):
     default_catalog: str | None = None
     default_schema: str | None = None
     datasets: list[DatasetSettings] = Field(default_factory=list)
+    federated: list[FederatedSettings] = Field(default_factory=list)
     flywheel: FlywheelSettings = Field(default_factory=FlywheelSettings)
     refresh_seconds: float = Field(default=300.0, ge=0)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
 

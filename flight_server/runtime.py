@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from flight_server.catalog.federated import ProjectLookup, federate
 from flight_server.catalog.flywheel.api_key import parse_api_key
 from flight_server.catalog.flywheel.client import FlywheelClient, FlywheelError
 from flight_server.catalog.flywheel.discovery import discover
@@ -49,15 +50,32 @@ class Runtime:
             if self._flywheel is not None:
                 found = discover(self._flywheel, exhaustive=self.settings.flywheel.exhaustive)
                 snapshot = merge(snapshot, found)
+            snapshot = federate(snapshot, self.settings.federated, self._project_lookup())
             self.engine.publish(snapshot)
             self.snapshot = snapshot
             self.refreshed_at = time.time()
         log.info(
-            "serving %d dataset(s), %d skipped",
+            "serving %d dataset(s), %d federated, %d skipped",
             len(snapshot.datasets),
+            len(snapshot.derived),
             len(snapshot.skipped),
         )
         return snapshot
+
+    def _project_lookup(self) -> ProjectLookup | None:
+        """Resolves federated centres given as Flywheel project ids (None without Flywheel)."""
+        client = self._flywheel
+        if client is None:
+            return None
+
+        def lookup(project_id: str) -> tuple[str, str]:
+            try:
+                project = client.project(project_id)
+            except FlywheelError as exc:
+                raise LookupError(str(exc)) from None
+            return str(project.get("group", "")), str(project.get("label", ""))
+
+        return lookup
 
     def start_auto_refresh(self) -> threading.Thread | None:
         """Refresh every ``refresh_seconds`` in the background (not at all when it is 0)."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from flight_server.auth import ExposureError, check_exposure
+from flight_server.auth.setup import anonymous_enabled
 from flight_server.config import Settings, TlsSettings
 from flight_server.flightsql.server import FlightSqlServer
 from flight_server.ops import CallMiddlewareFactory, OpsServer, Readiness, Telemetry
@@ -31,6 +33,7 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        _check_exposure(settings)
         # Files first: a missing certificate fails before anything listens.
         self._tls = _tls_options(settings.tls) if settings.tls else {}
         self.telemetry = Telemetry()
@@ -103,6 +106,18 @@ class Service:
             )
         except (OSError, pa.ArrowException) as exc:
             raise StartupError(f"cannot serve Flight SQL on {location}: {_one_line(exc)}") from None
+
+
+def _check_exposure(settings: Settings) -> None:
+    """No anonymous callers on an address other machines reach, unless explicitly allowed."""
+    try:
+        check_exposure(
+            settings.host,
+            anonymous=anonymous_enabled(settings),
+            allow_public_anonymous=settings.auth.allow_public_anonymous,
+        )
+    except ExposureError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def _tls_options(tls: TlsSettings) -> dict[str, object]:

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 import adbc_driver_flightsql.dbapi as flight_sql
 import pytest
 
-from flight_server.config import DatasetSettings, Settings
+from flight_server.config import AuthSettings, DatasetSettings, Settings, StaticTokenSettings
 from flight_server.demo import GeneratedDataset, write_dataset
 from tests.support import running_server
 
 # Real storage emulators and the fake Flywheel API, as session fixtures.
 pytest_plugins = ["tests.servers.fixtures"]
+
+#: A static bearer token the shared server accepts (it sees every dataset).
+TEST_TOKEN = "shared-server-test-token"
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +40,12 @@ def server_uri(demo: GeneratedDataset, legacy: dict[str, GeneratedDataset]) -> I
     """A server with the demo dataset and both legacy datasets in catalog ``local``."""
     datasets = [DatasetSettings(name="proj1", location=demo.root)]
     datasets += [DatasetSettings(name=layout, location=ds.root) for layout, ds in legacy.items()]
-    with running_server(Settings(datasets=datasets)) as uri:
+    # Anonymous on loopback, plus a static token for clients that always send a bearer.
+    auth = AuthSettings(
+        anonymous=True,
+        tokens=[StaticTokenSettings(token=TEST_TOKEN, user="tester", datasets=["*"])],
+    )
+    with running_server(Settings(datasets=datasets, auth=auth)) as uri:
         yield uri
 
 

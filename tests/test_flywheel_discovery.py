@@ -136,7 +136,13 @@ def test_discovered_datasets_are_queryable(site: Site) -> None:
     settings = Settings(
         flywheel=FlywheelSettings(api_key=api.api_key("svc@x.org"), exhaustive=True)
     )
-    with running_server(settings) as uri, flight_sql.connect(uri) as conn, conn.cursor() as cur:
+    # The discovery key's site also authenticates callers: its users log in with their keys.
+    login = {"username": "flywheel", "password": api.api_key("svc@x.org")}
+    with (
+        running_server(settings) as uri,
+        flight_sql.connect(uri, db_kwargs=login) as conn,
+        conn.cursor() as cur,
+    ):
         for catalog, name in (("neuro", "proj1"), ("psych", "proj2")):
             dataset = local[name]
             cur.execute(f"SELECT count(*) FROM {catalog}.{name}.sessions")
@@ -156,7 +162,9 @@ def test_new_version_appears_without_restart(site: Site, tmp_path: Path) -> None
     root = site.prefixes["proj1"]
     with (
         running_service(settings) as service,
-        flight_sql.connect(service.uri) as conn,
+        flight_sql.connect(
+            service.uri, db_kwargs={"username": "fw", "password": site.api.api_key("svc@x.org")}
+        ) as conn,
         conn.cursor() as cur,
     ):
         cur.execute("SELECT count(*) FROM neuro.proj1.sessions")

@@ -12,6 +12,7 @@ from flightsql import connect as dbapi_connect
 
 from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import GeneratedDataset
+from tests.conftest import TEST_TOKEN
 from tests.support import duckdb_reference, running_server
 
 
@@ -165,7 +166,8 @@ def test_polars(conn: flight_sql.Connection, demo: GeneratedDataset) -> None:
 
 def test_second_independent_client(server_uri: str, demo: GeneratedDataset) -> None:
     port = int(server_uri.rsplit(":", 1)[1])
-    client = FlightSQLClient(host="127.0.0.1", port=port, insecure=True)
+    # This client always sends a bearer token (``Bearer None`` without one).
+    client = FlightSQLClient(host="127.0.0.1", port=port, insecure=True, token=TEST_TOKEN)
     connection = dbapi_connect(client)
     cursor = connection.cursor()
     cursor.execute("SELECT count(*) FROM local.proj1.acquisitions")

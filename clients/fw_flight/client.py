@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import adbc_driver_flightsql
 import adbc_driver_flightsql.dbapi as flight_sql
 import pyarrow as pa
+import pyarrow.flight as flight
 
 if TYPE_CHECKING:
     import pandas
@@ -104,11 +106,45 @@ class Dataset:
         return self._client.execute(sql, parameters, default=self.ref)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach and authenticate to a server outside ADBC (for Flight actions)."""
+
+    uri: str
+    bearer: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_root_certs: str | None = field(default=None, repr=False)
+
+
 class Client:
     """A connection to one fw-flight-sql server."""
 
-    def __init__(self, connection: flight_sql.Connection) -> None:
+    def __init__(
+        self, connection: flight_sql.Connection, credentials: Credentials | None = None
+    ) -> None:
         self.connection = connection
+        self._credentials = credentials
+
+    def datasets_status(self) -> dict[str, Any]:
+        """Served datasets (with versions and table counts) and skipped ones with reasons."""
+        return json.loads(self._action("ListDatasets"))
+
+    def _action(self, name: str) -> bytes:
+        """Run a Flight action with the connection's credentials; returns its first result."""
+        creds = self._credentials
+        if creds is None:
+            raise RuntimeError("this client was not made by fw_flight.connect()")
+        kwargs = {"tls_root_certs": creds.tls_root_certs} if creds.tls_root_certs else {}
+        with flight.FlightClient(creds.uri, **kwargs) as client:
+            headers = []
+            if creds.bearer:
+                headers.append((b"authorization", f"Bearer {creds.bearer}".encode()))
+            elif creds.username is not None:
+                headers.append(client.authenticate_basic_token(creds.username, creds.password))
+            options = flight.FlightCallOptions(headers=headers)
+            results = list(client.do_action(flight.Action(name, b""), options))
+        return results[0].body.to_pybytes() if results else b""
 
     def datasets(self) -> list[DatasetRef]:
         """Datasets the caller may see (their latest versions; ``name@version`` schemas hidden)."""
@@ -167,7 +203,8 @@ def connect(
         db_kwargs["password"] = password or ""
     if tls_root_certs:
         db_kwargs[adbc_driver_flightsql.DatabaseOptions.TLS_ROOT_CERTS.value] = tls_root_certs
-    return Client(flight_sql.connect(uri, db_kwargs=db_kwargs, autocommit=True))
+    credentials = Credentials(uri, bearer, username, password or "", tls_root_certs)
+    return Client(flight_sql.connect(uri, db_kwargs=db_kwargs, autocommit=True), credentials)
 
 
 def _quote(name: str) -> str:

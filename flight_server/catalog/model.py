@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -72,15 +72,70 @@ class SkippedDataset:
 
 
 @dataclass(frozen=True)
+class TableInput:
+    """A dataset table a derived view reads, scanned exactly as the dataset's own view."""
+
+    dataset: Dataset
+    table: Table
+
+
+@dataclass(frozen=True)
+class DerivedTable:
+    """A view defined by SQL over other tables.
+
+    ``sql`` is one SELECT that reads each input as a relation named by its key in
+    ``inputs``; the engine binds those names to the inputs' file scans.
+    """
+
+    name: str
+    sql: str
+    inputs: Mapping[str, TableInput] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DerivedSchema:
+    """A served schema of derived tables and what it was built from (a federated dataset).
+
+    ``sources`` maps a source name (a centre) to the dataset whose latest version the
+    tables read; ``criteria`` are the per-table duplicate keys.
+    """
+
+    catalog: str
+    name: str
+    tables: tuple[DerivedTable, ...]
+    sources: Mapping[str, Dataset] = field(default_factory=dict)
+    criteria: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServedSchema:
+    """A schema name users can type, with its tables' column remarks by table name."""
+
+    catalog: str
+    name: str
+    tables: Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything served at one moment; replaced whole on refresh, never mutated."""
 
     datasets: tuple[Dataset, ...] = ()
     skipped: tuple[SkippedDataset, ...] = ()
+    derived: tuple[DerivedSchema, ...] = ()
 
     def catalogs(self) -> list[str]:
         """Catalog names, sorted."""
-        return sorted({d.catalog for d in self.datasets})
+        return sorted({d.catalog for d in self.datasets} | {s.catalog for s in self.derived})
+
+    def schemas(self) -> Iterator[ServedSchema]:
+        """Every schema served: each dataset under each of its names, then derived schemas."""
+        for dataset in self.datasets:
+            for name, version in served_schemas(dataset):
+                remarks = {table.name: table.column_remarks for table in version.tables.values()}
+                yield ServedSchema(dataset.catalog, name, remarks)
+        for derived in self.derived:
+            yield ServedSchema(derived.catalog, derived.name, {t.name: {} for t in derived.tables})
 
     def find(self, catalog: str, name: str) -> Dataset | None:
         """The dataset served as ``catalog.name``."""

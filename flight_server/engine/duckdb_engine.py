@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from flight_server.catalog.model import Dataset, Snapshot, Table, served_schemas
+from flight_server.catalog.model import Dataset, DerivedTable, Snapshot, Table, served_schemas
 from flight_server.config import EngineSettings
 from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
@@ -127,6 +127,9 @@ class Engine:
             for schema, version in served_schemas(dataset)
             for table in version.tables.values()
         }
+        for schema in snapshot.derived:
+            for derived in schema.tables:
+                wanted[(schema.catalog, schema.name, derived.name)] = self._derived_sql(derived)
         with self._lock:
             self._register_filesystems(snapshot)
             attached = {
@@ -153,7 +156,8 @@ class Engine:
 
     def _register_filesystems(self, snapshot: Snapshot) -> None:
         """Give each remote dataset's filesystem to DuckDB under its own protocol."""
-        for dataset in snapshot.datasets:
+        inputs = [i.dataset for s in snapshot.derived for t in s.tables for i in t.inputs.values()]
+        for dataset in (*snapshot.datasets, *inputs):
             if dataset.location.type == "fs":
                 continue
             protocol = _protocol(dataset)
@@ -184,6 +188,16 @@ class Engine:
             groups = tuple(tuple(prefix + path[root_length:] for path in group) for group in chosen)
         return grouped_scan(groups, table.hive_partitioned)
 
+    def _derived_sql(self, derived: DerivedTable) -> str:
+        """A derived table's SELECT, its input names bound to their tables' scans."""
+        if not derived.inputs:
+            return derived.sql
+        bindings = ", ".join(
+            f"{quote_ident(name)} AS ({self._view_sql(i.dataset, i.table)})"
+            for name, i in derived.inputs.items()
+        )
+        return f"WITH {bindings} {derived.sql}"
+
     # -- queries ----------------------------------------------------------------------------
 
     def plan(
@@ -213,14 +227,21 @@ class Engine:
         return self._watch(sql, execution)
 
     def start_scan(
-        self, target: Sequence[str], dataset: Dataset, table: Table, files: Collection[str]
+        self,
+        target: Sequence[str],
+        dataset: Dataset,
+        table: Table,
+        files: Collection[str],
+        may_read: Callable[[str, str], bool] | None = None,
     ) -> Execution:
         """Read some of a published table's files with exactly the table's columns and types.
 
         Files that lack a column yield NULLs for it, so every part has the whole schema.
+        ``may_read`` is the caller's grant, as in ``QueryContext``.
         """
         key = tuple(target)
-        if key not in self._views or not set(files) <= set(table.files) or not files:
+        hidden = may_read is not None and not may_read(dataset.catalog, dataset.name)
+        if hidden or key not in self._views or not set(files) <= set(table.files) or not files:
             raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
         cursor = self._cursor(QueryContext())
         try:

@@ -15,7 +15,9 @@ class ErrorKind(Enum):
     NOT_FOUND = "not_found"
     PERMISSION = "permission"
     CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
     RESOURCES = "resources"
+    BUSY = "busy"
     INTERNAL = "internal"
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 
 import duckdb
 import pyarrow as pa
 
-from flight_server.engine.errors import classify
+from flight_server.engine.errors import ErrorKind, QueryError, classify
+
+# Flight clients refuse messages over 16 MiB by default (gRPC's limit in ADBC, arrow-go and
+# arrow-java), so batches of wide rows are split into slices well below it.
+_MAX_BATCH_BYTES = 12 * 1024 * 1024
 
 
 class Execution:
@@ -29,6 +35,7 @@ class Execution:
         self._batch_rows = batch_rows
         self._reader: pa.RecordBatchReader | None = None
         self._schema: pa.Schema | None = None
+        self._slices: deque[pa.RecordBatch] = deque()
         self._interrupted = False
         self._closed = False
 
@@ -42,6 +49,8 @@ class Execution:
     def next_batch(self) -> pa.RecordBatch | None:
         """The next non-empty batch, or None at the end of the last step."""
         schema = self.open()
+        if self._slices:
+            return self._slices.popleft()
         while self._reader is not None:
             try:
                 batch = self._reader.read_next_batch()
@@ -50,9 +59,22 @@ class Execution:
                 continue
             except duckdb.Error as exc:
                 raise classify(exc) from None
+            except OSError:
+                # Arrow's reader reports DuckDB's interrupt as an OSError.
+                if self._interrupted:
+                    raise QueryError(ErrorKind.CANCELLED, "the query was cancelled") from None
+                raise
             if batch.num_rows:
-                return batch if batch.schema.equals(schema) else batch.cast(schema)
+                return self._sliced(batch if batch.schema.equals(schema) else batch.cast(schema))
         return None
+
+    def _sliced(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch``, or its first slice when it is too big for one Flight message."""
+        if batch.nbytes <= _MAX_BATCH_BYTES:
+            return batch
+        rows = math.ceil(batch.num_rows / math.ceil(batch.nbytes / _MAX_BATCH_BYTES))
+        self._slices.extend(batch.slice(start, rows) for start in range(rows, batch.num_rows, rows))
+        return batch.slice(0, rows)
 
     @property
     def running(self) -> bool:
@@ -72,6 +94,7 @@ class Execution:
         """Release the cursor and the result it holds."""
         self._closed = True
         self._steps.clear()
+        self._slices.clear()
         self._reader = None
         self._cursor.close()
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import weakref
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ from flight_server.engine import ErrorKind, Execution, QueryError
 _T = TypeVar("_T")
 _POLL_SECONDS = 0.05
 _UNWIND_SECONDS = 10.0
+_PAST_DEADLINE = "the query ran past its time limit and was stopped"
 
 
 class RunningQueries:
@@ -66,17 +68,56 @@ class Puller:
         context: flight.ServerCallContext,
         execution: Execution,
         step: Callable[[], _T],
+        deadline: float | None = None,
     ) -> _T:
-        future = self._pool.submit(step)
+        """Run ``step``, interrupted on call cancellation or past ``deadline`` (monotonic)."""
+        return self._wait(context, execution, self._pool.submit(step), deadline)
+
+    def batches(
+        self,
+        context: flight.ServerCallContext,
+        execution: Execution,
+        deadline: float | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The execution's batches, each pulled on the pool while the one before is sent.
+
+        Reading one batch ahead overlaps DuckDB's work with Flight's serialisation and the
+        network; memory grows by one batch per stream, and no pool thread ever waits on a
+        slow client.
+        """
+        pending = self._pool.submit(execution.next_batch)
+        try:
+            while (batch := self._wait(context, execution, pending, deadline)) is not None:
+                pending = self._pool.submit(execution.next_batch)
+                yield batch
+        finally:
+            if not pending.done():  # the stream was dropped while a pull was running
+                self._stop(execution, pending)
+
+    def _wait(
+        self,
+        context: flight.ServerCallContext,
+        execution: Execution,
+        future: Future[_T],
+        deadline: float | None,
+    ) -> _T:
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                # Checked before every wait: a fast stream never blocks long enough otherwise.
+                self._stop(execution, future)
+                raise QueryError(ErrorKind.TIMEOUT, _PAST_DEADLINE) from None
             try:
                 return future.result(timeout=_POLL_SECONDS)
             except FutureTimeout:
                 if context.is_cancelled():
-                    execution.interrupt()
-                    # Let the pull unwind before the caller closes the cursor under it.
-                    wait([future], timeout=_UNWIND_SECONDS)
+                    self._stop(execution, future)
                     raise QueryError(ErrorKind.CANCELLED, "the client cancelled the call") from None
+
+    @staticmethod
+    def _stop(execution: Execution, future: Future) -> None:
+        execution.interrupt()
+        # Let the pull unwind before the caller closes the cursor under it.
+        wait([future], timeout=_UNWIND_SECONDS)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -6,11 +6,11 @@ from our catalog, never from DuckDB's internal catalogs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pyarrow as pa
 
-from flight_server.catalog.model import Dataset, Snapshot, Table, served_schemas
+from flight_server.catalog.model import ServedSchema, Snapshot
 from flight_server.engine import Engine
 from flight_server.flightsql import column_metadata, schemas
 from flight_server.flightsql import flight_sql_pb2 as pb
@@ -29,8 +29,8 @@ def catalogs(snapshot: Snapshot) -> pa.Table:
 def db_schemas(snapshot: Snapshot, command: pb.CommandGetDbSchemas) -> pa.Table:
     """CommandGetDbSchemas, ordered by catalog then schema name."""
     rows = sorted(
-        (dataset.catalog, name)
-        for dataset, name, _ in _schemas(snapshot, command, "catalog", "db_schema_filter_pattern")
+        (served.catalog, served.name)
+        for served in _schemas(snapshot, command, "catalog", "db_schema_filter_pattern")
     )
     return _rows_table(rows, schemas.DB_SCHEMAS)
 
@@ -48,18 +48,19 @@ def tables(snapshot: Snapshot, engine: Engine, command: pb.CommandGetTables) -> 
     match_table = like_matcher(
         command.table_name_filter_pattern if command.HasField("table_name_filter_pattern") else None
     )
-    rows = []
-    for dataset, schema_name, version in _schemas(
-        snapshot, command, "catalog", "db_schema_filter_pattern"
-    ):
-        for table in version.tables.values():
-            if match_table(table.name):
-                rows.append((dataset.catalog, schema_name, table))
-    rows.sort(key=lambda row: (row[0], row[1], row[2].name))
+    rows = sorted(
+        (
+            (served.catalog, served.name, table, remarks)
+            for served in _schemas(snapshot, command, "catalog", "db_schema_filter_pattern")
+            for table, remarks in served.tables.items()
+            if match_table(table)
+        ),
+        key=lambda row: row[:3],
+    )
     columns = [
-        [catalog for catalog, _, _ in rows],
-        [schema for _, schema, _ in rows],
-        [table.name for _, _, table in rows],
+        [catalog for catalog, _, _, _ in rows],
+        [schema for _, schema, _, _ in rows],
+        [table for _, _, table, _ in rows],
         [_DATASET_TABLE_TYPE] * len(rows),
     ]
     if command.include_schema:
@@ -74,28 +75,26 @@ def schemas_for(command: pb.CommandGetTables) -> pa.Schema:
 
 def _schemas(
     snapshot: Snapshot, command: object, catalog_field: str, pattern_field: str
-) -> Iterator[tuple[Dataset, str, object]]:
-    """Served (dataset, schema name, version) triples passing a command's catalog and pattern.
+) -> Iterator[ServedSchema]:
+    """Served schemas passing a command's catalog and schema pattern.
 
     An empty catalog string means "schemas without a catalog", which we never have.
     """
     catalog = getattr(command, catalog_field) if command.HasField(catalog_field) else None
     pattern = getattr(command, pattern_field) if command.HasField(pattern_field) else None
     match_schema = like_matcher(pattern)
-    for dataset in snapshot.datasets:
-        if catalog is not None and dataset.catalog != catalog:
-            continue
-        for name, version in served_schemas(dataset):
-            if match_schema(name):
-                yield dataset, name, version
+    for served in snapshot.schemas():
+        if (catalog is None or served.catalog == catalog) and match_schema(served.name):
+            yield served
 
 
-def _table_schema(engine: Engine, catalog: str, schema: str, table: Table) -> pa.Schema:
+def _table_schema(
+    engine: Engine, catalog: str, schema: str, table: str, remarks: Mapping[str, str]
+) -> pa.Schema:
     """A table's Arrow schema with its columns' Flight SQL metadata and remarks."""
-    plan = engine.table_plan(catalog, schema, table.name)
-    return column_metadata.for_table(
-        plan.schema, plan.type_names, (catalog, schema, table.name), table.column_remarks
-    )
+    plan = engine.table_plan(catalog, schema, table)
+    path = (catalog, schema, table)
+    return column_metadata.for_table(plan.schema, plan.type_names, path, remarks)
 
 
 def _rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:

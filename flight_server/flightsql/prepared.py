@@ -9,14 +9,16 @@ PreparedStatement and arrow-java's FlightSqlClient both read DoPutPreparedStatem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flight_server.engine import Engine, QueryContext
+from flight_server.engine import QueryContext
 from flight_server.flightsql import column_metadata, parameters
 from flight_server.flightsql import flight_sql_pb2 as pb
+from flight_server.flightsql.plans import PlanCache
 from flight_server.flightsql.tickets import TicketSigner
 
 HANDLE = "prepared"
@@ -27,23 +29,23 @@ def statement_body(query: str, context: QueryContext) -> dict[str, Any]:
     return {"q": query, "c": context.default_catalog, "s": context.default_schema}
 
 
-def context_of(body: dict[str, Any]) -> QueryContext:
-    """The defaults a statement body was planned with."""
-    return QueryContext(body.get("c"), body.get("s"))
+def context_of(body: dict[str, Any], may_read: Callable[[str, str], bool]) -> QueryContext:
+    """The defaults a statement body was planned with, for the caller presenting it."""
+    return QueryContext(body.get("c"), body.get("s"), may_read)
 
 
 class PreparedStatements:
     """Issues and reads prepared-statement handles."""
 
-    def __init__(self, engine: Engine, signer: TicketSigner) -> None:
-        self._engine = engine
+    def __init__(self, plans: PlanCache, signer: TicketSigner) -> None:
+        self._plans = plans
         self._signer = signer
 
     def create(
         self, query: str, context: QueryContext, caller: str | None
     ) -> pb.ActionCreatePreparedStatementResult:
         """Plan ``query``; its handle, result schema and (if any) parameter schema."""
-        plan = self._engine.plan(query, context)
+        plan = self._plans.plan(query, context, None, caller or "")
         body = {**statement_body(query, context), "n": plan.parameter_count}
         schema = column_metadata.for_result(plan.schema, plan.type_names)
         result = pb.ActionCreatePreparedStatementResult(

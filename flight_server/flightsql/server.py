@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
-import secrets
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from flight_server import __version__
+from flight_server.auth import AUTH_MIDDLEWARE, AuthMiddlewareFactory, Caller, HandshakeAccepter
+from flight_server.auth import caller_of as authenticated_caller
+from flight_server.auth.setup import build_authenticator, signing_secret
+from flight_server.catalog.model import Snapshot
 from flight_server.engine import ErrorKind, Execution, QueryContext, QueryError
 from flight_server.flightsql import (
     column_metadata,
     commands,
+    datasets_action,
+    limits,
     metadata,
     parameters,
     partitions,
@@ -25,6 +32,7 @@ from flight_server.flightsql import (
 from flight_server.flightsql import flight_session_pb2 as spb
 from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.flightsql.cancellation import Puller, RunningQueries, tickets_of
+from flight_server.flightsql.plans import PlanCache
 from flight_server.flightsql.prepared import PreparedStatements, context_of, statement_body
 from flight_server.flightsql.sessions import (
     MIDDLEWARE_KEY,
@@ -35,6 +43,7 @@ from flight_server.flightsql.sessions import (
 from flight_server.flightsql.sql_info import sql_info_table
 from flight_server.flightsql.status import flight_errors, to_flight_error
 from flight_server.flightsql.tickets import TicketSigner
+from flight_server.flightsql.visibility import visible_to
 from flight_server.flightsql.xdbc_types import xdbc_type_info_table
 from flight_server.runtime import Runtime
 
@@ -54,6 +63,7 @@ _ACTIONS = {
     "SetSessionOptions": "Set the session's default catalog and schema",
     "GetSessionOptions": "Read the session's options",
     "CloseSession": "Forget the session",
+    datasets_action.ACTION: datasets_action.DESCRIPTION,
 }
 
 
@@ -61,24 +71,32 @@ class FlightSqlServer(flight.FlightServerBase):
     """Arrow Flight SQL over the datasets a ``Runtime`` serves."""
 
     def __init__(self, runtime: Runtime, location: str, **kwargs: object) -> None:
+        settings = runtime.settings
+        # Without a shared secret each process signs its own tickets and bearer tokens:
+        # fine for one server, while replicas behind a load balancer must share
+        # auth.token_secret.
+        secret = signing_secret(settings)
+        # Callers' own middleware (the ops call metrics) is kept and ours added beside it;
+        # an authenticator given under AUTH_MIDDLEWARE replaces the configured one.
         middleware = dict(kwargs.pop("middleware", None) or {})
         middleware[MIDDLEWARE_KEY] = SessionMiddlewareFactory()
+        if AUTH_MIDDLEWARE not in middleware:
+            authenticator = build_authenticator(settings, secret)
+            middleware[AUTH_MIDDLEWARE] = AuthMiddlewareFactory(authenticator)
+        kwargs.setdefault("auth_handler", HandshakeAccepter())
         super().__init__(location, middleware=middleware, **kwargs)
         # pyarrow appends the formatted Python traceback of a handler's exception to the
         # status message it sends; a limit of 0 keeps server paths and frames out of
         # client-visible errors (our log formatters pass their own limit).
         sys.tracebacklimit = 0
-        settings = runtime.settings
-        # Without a shared secret each process signs its own tickets: fine for one server,
-        # while replicas behind a load balancer must share auth.token_secret.
-        secret = (
-            settings.auth.token_secret.get_secret_value().encode()
-            if settings.auth.token_secret
-            else secrets.token_bytes(32)
-        )
         self._runtime = runtime
+        self._limits = settings.limits
+        self._slots = limits.QuerySlots(
+            settings.limits.max_concurrent_queries, settings.limits.queue_seconds
+        )
         self._signer = TicketSigner(secret, settings.auth.ticket_ttl_seconds)
-        self._prepared = PreparedStatements(runtime.engine, self._signer)
+        self._plans = PlanCache(runtime.engine, lambda: runtime.snapshot)
+        self._prepared = PreparedStatements(self._plans, self._signer)
         self._sessions = SessionStore()
         self._running = RunningQueries()
         self._puller = Puller(_PULL_WORKERS)
@@ -90,7 +108,7 @@ class FlightSqlServer(flight.FlightServerBase):
             "CancelQuery": self._cancel_query,
             "SetSessionOptions": lambda ctx, body: [
                 session_options.set_options(
-                    self._sessions, self._session(ctx), self._runtime.snapshot, body
+                    self._sessions, self._session(ctx), self._snapshot(ctx), body
                 )
             ],
             "GetSessionOptions": lambda ctx, body: [
@@ -98,6 +116,9 @@ class FlightSqlServer(flight.FlightServerBase):
             ],
             "CloseSession": lambda ctx, body: [
                 session_options.close_session(self._sessions, self._session(ctx))
+            ],
+            datasets_action.ACTION: lambda ctx, body: [
+                datasets_action.list_datasets(self._snapshot(ctx))
             ],
         }
 
@@ -107,6 +128,7 @@ class FlightSqlServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
+        self._check_descriptor(descriptor)
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
             return self._table_info(context, descriptor)
         schema, ticket = self._plan(context, descriptor)
@@ -117,8 +139,9 @@ class FlightSqlServer(flight.FlightServerBase):
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
+        self._check_descriptor(descriptor)
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
-            return flight.SchemaResult(self._table_schema(descriptor.path))
+            return flight.SchemaResult(self._table_schema(context, descriptor.path))
         schema, _ticket = self._plan(context, descriptor)
         return flight.SchemaResult(schema)
 
@@ -127,24 +150,29 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, criteria: bytes
     ) -> Iterator[flight.FlightInfo]:
         """Every table as a ``[catalog, schema, table]`` path (endpoints: get_flight_info)."""
-        for ref in list(partitions.served_tables(self._runtime.snapshot)):
+        for ref in list(partitions.served_tables(self._snapshot(context))):
             descriptor = flight.FlightDescriptor.for_path(*ref.path)
-            yield flight.FlightInfo(self._table_schema(ref.path), descriptor, [], -1, -1)
+            yield flight.FlightInfo(self._table_schema(context, ref.path), descriptor, [], -1, -1)
 
     @flight_errors
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.FlightDataStream:
-        kind, body = self._signer.open(ticket.ticket, self._caller(context))
+        limits.check_size("the ticket", len(ticket.ticket), self._limits.max_request_bytes)
+        caller = self._caller(context)
+        kind, body = self._signer.open(ticket.ticket, caller.user)
         if kind == _COMMAND:
             command = commands.unpack(base64.b64decode(body["cmd"]))
-            return flight.RecordBatchStream(self._metadata_table(command))
+            return flight.RecordBatchStream(self._metadata_table(context, command))
         if kind == _STATEMENT:
             rows = parameters.decode_rows(body.get("p"))
-            execution = self._runtime.engine.start(body["q"], context_of(body), rows)
+            query_context = context_of(body, caller.may_see)
+            execution = self._runtime.engine.start(body["q"], query_context, rows)
         elif kind == _PART:
-            ref = partitions.find_table(self._runtime.snapshot, body["t"])
-            execution = self._runtime.engine.start_scan(ref.path, ref.dataset, ref.table, body["f"])
+            ref = partitions.find_table(self._snapshot(context), body["t"])
+            execution = self._runtime.engine.start_scan(
+                ref.path, ref.dataset, ref.table, body["f"], caller.may_see
+            )
         else:
             raise pa.ArrowInvalid(f"a {kind} token is not a ticket")
         return self._stream(context, ticket.ticket, execution)
@@ -159,10 +187,11 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> None:
         if descriptor.descriptor_type != flight.DescriptorType.CMD:
             raise pa.ArrowNotImplementedError("DoPut takes Flight SQL commands only")
+        self._check_descriptor(descriptor)
         command = commands.unpack(descriptor.command)
         if isinstance(command, pb.CommandPreparedStatementQuery):
             handle = self._prepared.bind(
-                command.prepared_statement_handle, reader, self._caller(context)
+                command.prepared_statement_handle, reader, self._caller(context).user
             )
             result = pb.DoPutPreparedStatementResult(prepared_statement_handle=handle)
             writer.write(pa.py_buffer(result.SerializeToString()))
@@ -186,6 +215,7 @@ class FlightSqlServer(flight.FlightServerBase):
         if handler is None:
             raise pa.ArrowNotImplementedError(f"unsupported action {action.type!r}")
         body = action.body.to_pybytes() if action.body is not None else b""
+        limits.check_size("the action body", len(body), self._limits.max_request_bytes)
         return [flight.Result(result) for result in handler(context, body)]
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
@@ -200,27 +230,41 @@ class FlightSqlServer(flight.FlightServerBase):
     def _stream(
         self, context: flight.ServerCallContext, ticket: bytes, execution: Execution
     ) -> flight.FlightDataStream:
-        """Stream an execution, cancellable by ticket and by the client dropping the call."""
-        self._running.track(ticket, execution)
+        """Stream an execution, cancellable by ticket and by the client dropping the call.
+
+        It takes one of the server's query slots (waiting in line for one if all are
+        taken) and must finish within the query time limit, counted from here.
+        """
         try:
-            schema = self._puller.call(context, execution, execution.open)
+            slot = self._slots.acquire()
         except BaseException:
             execution.close()
             raise
-        return flight.GeneratorStream(schema, self._batches(context, execution))
+        timeout = self._limits.query_timeout_seconds
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        self._running.track(ticket, execution)
+        try:
+            schema = self._puller.call(context, execution, execution.open, deadline)
+        except BaseException:
+            execution.close()
+            slot.release()
+            raise
+        return flight.GeneratorStream(schema, self._batches(context, execution, slot, deadline))
 
     def _batches(
-        self, context: flight.ServerCallContext, execution: Execution
+        self,
+        context: flight.ServerCallContext,
+        execution: Execution,
+        slot: limits.QuerySlot,
+        deadline: float | None,
     ) -> Iterator[pa.RecordBatch]:
         try:
-            while (
-                batch := self._puller.call(context, execution, execution.next_batch)
-            ) is not None:
-                yield batch
+            yield from self._puller.batches(context, execution, deadline)
         except QueryError as exc:
             raise to_flight_error(exc) from None
         finally:
             execution.close()
+            slot.release()
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -231,27 +275,32 @@ class FlightSqlServer(flight.FlightServerBase):
         command = commands.unpack(descriptor.command)
         caller = self._caller(context)
         if isinstance(command, pb.CommandStatementQuery):
-            return self._plan_statement(command.query, self._query_context(context), caller)
+            return self._plan_statement(command.query, self._query_context(context), caller.user)
         if isinstance(command, pb.CommandPreparedStatementQuery):
-            body = self._prepared.open(command.prepared_statement_handle, caller)
-            return self._plan_statement(body["q"], context_of(body), caller, body.get("p"))
+            body = self._prepared.open(command.prepared_statement_handle, caller.user)
+            return self._plan_statement(
+                body["q"], context_of(body, caller.may_see), caller.user, body.get("p")
+            )
         table_schema = self._metadata_schema(command)
         ticket_body = {"cmd": base64.b64encode(descriptor.command).decode()}
-        return table_schema, self._signer.issue(_COMMAND, ticket_body, caller)
+        return table_schema, self._signer.issue(_COMMAND, ticket_body, caller.user)
 
     def _plan_statement(
-        self, query: str, context: QueryContext, caller: str | None, bound: str | None = None
+        self, query: str, context: QueryContext, caller: str, bound: str | None = None
     ) -> tuple[pa.Schema, bytes]:
+        limits.check_size("the SQL text", len(query.encode()), self._limits.max_sql_bytes)
         rows = parameters.decode_rows(bound)
-        plan = self._runtime.engine.plan(query, context, rows[0] if rows else None)
+        plan = self._plans.plan(query, context, rows[0] if rows else None, caller)
         body = statement_body(query, context)
         if bound:
             body["p"] = bound
         schema = column_metadata.for_result(plan.schema, plan.type_names)
         return schema, self._signer.issue(_STATEMENT, body, caller)
 
-    def _table_schema(self, path: Sequence[bytes | str]) -> pa.Schema:
-        ref = partitions.find_table(self._runtime.snapshot, path)
+    def _table_schema(
+        self, context: flight.ServerCallContext, path: Sequence[bytes | str]
+    ) -> pa.Schema:
+        ref = partitions.find_table(self._snapshot(context), path)
         plan = self._runtime.engine.table_plan(*ref.path)
         return column_metadata.for_table(
             plan.schema, plan.type_names, ref.path, ref.table.column_remarks
@@ -261,9 +310,9 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """A table's schema, row count and one endpoint per balanced group of its files."""
-        ref = partitions.find_table(self._runtime.snapshot, descriptor.path)
+        ref = partitions.find_table(self._snapshot(context), descriptor.path)
         sizes = [(path, self._footers.rows(ref.dataset, path)) for path in ref.table.files]
-        caller = self._caller(context)
+        caller = self._caller(context).user
         endpoints = [
             flight.FlightEndpoint(
                 self._signer.issue(_PART, {"t": list(ref.path), "f": group}, caller),
@@ -273,7 +322,7 @@ class FlightSqlServer(flight.FlightServerBase):
         ]
         total_rows = sum(rows for _, rows in sizes)
         return flight.FlightInfo(
-            self._table_schema(descriptor.path), descriptor, endpoints, total_rows, -1
+            self._table_schema(context, descriptor.path), descriptor, endpoints, total_rows, -1
         )
 
     def _metadata_schema(self, command: object) -> pa.Schema:
@@ -295,9 +344,9 @@ class FlightSqlServer(flight.FlightServerBase):
             raise pa.ArrowNotImplementedError(f"unsupported command {type(command).__name__}")
         return static
 
-    def _metadata_table(self, command: object) -> pa.Table:
-        """Build the reply to a metadata command from the current snapshot."""
-        snapshot = self._runtime.snapshot
+    def _metadata_table(self, context: flight.ServerCallContext, command: object) -> pa.Table:
+        """Build the reply to a metadata command from what the caller may see now."""
+        snapshot = self._snapshot(context)
         match command:
             case pb.CommandGetCatalogs():
                 return metadata.catalogs(snapshot)
@@ -330,8 +379,9 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, body: bytes
     ) -> list[bytes]:
         request = commands.decode(pb.ActionCreatePreparedStatementRequest, body)
+        limits.check_size("the SQL text", len(request.query.encode()), self._limits.max_sql_bytes)
         result = self._prepared.create(
-            request.query, self._query_context(context), self._caller(context)
+            request.query, self._query_context(context), self._caller(context).user
         )
         return [commands.pack(result)]
 
@@ -340,7 +390,7 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> list[bytes]:
         request = commands.decode(pb.ActionClosePreparedStatementRequest, body)
         # Handles are self-contained, so closing only checks the handle is ours.
-        self._prepared.open(request.prepared_statement_handle, self._caller(context))
+        self._prepared.open(request.prepared_statement_handle, self._caller(context).user)
         return []
 
     # -- cancellation -----------------------------------------------------------------------
@@ -366,23 +416,40 @@ class FlightSqlServer(flight.FlightServerBase):
     def _cancel(self, context: flight.ServerCallContext, serialized_info: bytes) -> int:
         """Interrupt the running queries of a FlightInfo's tickets; only the caller's own."""
         tickets = tickets_of(serialized_info)
-        caller = self._caller(context)
+        caller = self._caller(context).user
         for ticket in tickets:
             self._signer.open(ticket, caller)
         return self._running.cancel(tickets)
 
     # -- sessions ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _session(context: flight.ServerCallContext) -> SessionMiddleware:
-        return context.get_middleware(MIDDLEWARE_KEY)
+    def _session(self, context: flight.ServerCallContext) -> str:
+        """The call's session, bound to its caller: another user's cookie names another session."""
+        session: SessionMiddleware = context.get_middleware(MIDDLEWARE_KEY)
+        return f"{self._caller(context).user}\0{session.session_id}"
 
     def _query_context(self, context: flight.ServerCallContext) -> QueryContext:
-        return session_options.query_context(
+        """The call's defaults (session options first), reading only what the caller may."""
+        defaults = session_options.query_context(
             self._sessions, self._session(context), self._runtime.default_context()
         )
+        return dataclasses.replace(defaults, may_read=self._caller(context).may_see)
+
+    # -- callers ----------------------------------------------------------------------------
 
     @staticmethod
-    def _caller(context: flight.ServerCallContext) -> str | None:
-        """Who is calling; anonymous until authentication is configured."""
-        return None
+    def _caller(context: flight.ServerCallContext) -> Caller:
+        """Who is calling, as the auth middleware (installed on every call) decided."""
+        caller = authenticated_caller(context)
+        if caller is None:
+            raise flight.FlightUnauthenticatedError("authentication required")
+        return caller
+
+    def _snapshot(self, context: flight.ServerCallContext) -> Snapshot:
+        """The served datasets the caller may see: the source of every listing and lookup."""
+        return visible_to(self._runtime.snapshot, self._caller(context))
+
+    def _check_descriptor(self, descriptor: flight.FlightDescriptor) -> None:
+        """Refuse oversized commands and paths before decoding them."""
+        size = len(descriptor.command or b"") + sum(len(part) for part in descriptor.path or [])
+        limits.check_size("the descriptor", size, self._limits.max_request_bytes)

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from flight_server.catalog.model import Snapshot, served_schemas
+from flight_server.catalog.model import Snapshot
 from flight_server.engine import QueryContext
 from flight_server.flightsql import commands
 from flight_server.flightsql import flight_session_pb2 as spb
-from flight_server.flightsql.sessions import SessionMiddleware, SessionStore
+from flight_server.flightsql.sessions import SessionStore
 
 CATALOG = "catalog"
 SCHEMA = "schema"
 _ERRORS = spb.SetSessionOptionsResult
 
 
-def set_options(
-    store: SessionStore, session: SessionMiddleware, snapshot: Snapshot, body: bytes
-) -> bytes:
-    """Apply the valid options; report unknown names and bad values per option."""
+def set_options(store: SessionStore, session_id: str, snapshot: Snapshot, body: bytes) -> bytes:
+    """Apply the valid options; report unknown names and bad values per option.
+
+    ``snapshot`` holds what the caller may see, so a hidden catalog is as unknown as a
+    missing one.
+    """
     request = commands.decode(spb.SetSessionOptionsRequest, body)
-    options = store.options(session.session_id) or {}
+    options = store.options(session_id) or {}
     result = spb.SetSessionOptionsResult()
     for name, value in request.session_options.items():
         kind = value.WhichOneof("option_value")
@@ -34,31 +36,29 @@ def set_options(
         for name in (CATALOG, SCHEMA):
             if name in request.session_options and name not in result.errors:
                 result.errors[name].value = _ERRORS.INVALID_VALUE
-        options = store.options(session.session_id) or {}
-    store.update(session.session_id, options)
+        options = store.options(session_id) or {}
+    store.update(session_id, options)
     return result.SerializeToString()
 
 
-def get_options(store: SessionStore, session: SessionMiddleware) -> bytes:
+def get_options(store: SessionStore, session_id: str) -> bytes:
     """The session's options (empty without a session)."""
     result = spb.GetSessionOptionsResult()
-    for name, value in (store.options(session.session_id) or {}).items():
+    for name, value in (store.options(session_id) or {}).items():
         result.session_options[name].string_value = value
     return result.SerializeToString()
 
 
-def close_session(store: SessionStore, session: SessionMiddleware) -> bytes:
+def close_session(store: SessionStore, session_id: str) -> bytes:
     """Forget the session's options."""
-    closed = store.close(session.session_id)
+    closed = store.close(session_id)
     status = spb.CloseSessionResult.CLOSED if closed else spb.CloseSessionResult.NOT_CLOSEABLE
     return spb.CloseSessionResult(status=status).SerializeToString()
 
 
-def query_context(
-    store: SessionStore, session: SessionMiddleware, default: QueryContext
-) -> QueryContext:
+def query_context(store: SessionStore, session_id: str, default: QueryContext) -> QueryContext:
     """The server's defaults, overridden by the caller's session options."""
-    options = store.options(session.session_id)
+    options = store.options(session_id)
     if not options:
         return default
     if CATALOG in options:
@@ -71,9 +71,5 @@ def _exists(snapshot: Snapshot, options: dict[str, str]) -> bool:
     catalog, schema = options.get(CATALOG), options.get(SCHEMA)
     if catalog is None:
         return True
-    datasets = [d for d in snapshot.datasets if d.catalog == catalog]
-    if not datasets:
-        return False
-    return schema is None or any(
-        name == schema for dataset in datasets for name, _ in served_schemas(dataset)
-    )
+    names = {served.name for served in snapshot.schemas() if served.catalog == catalog}
+    return bool(names) and (schema is None or schema in names)

@@ -29,6 +29,11 @@ def to_flight_error(exc: QueryError) -> Exception:
             return flight.FlightUnauthorizedError(exc.message)  # PERMISSION_DENIED
         case ErrorKind.CANCELLED:
             return flight.FlightCancelledError(exc.message)  # CANCELLED
+        case ErrorKind.TIMEOUT:
+            return flight.FlightTimedOutError(exc.message)  # DEADLINE_EXCEEDED
+        case ErrorKind.BUSY:
+            # The status clients retry; pyarrow cannot send RESOURCE_EXHAUSTED.
+            return flight.FlightUnavailableError(exc.message)  # UNAVAILABLE
         case ErrorKind.RESOURCES:
             # pyarrow servers cannot send RESOURCE_EXHAUSTED: this arrives as UNKNOWN.
             return MemoryError(exc.message)

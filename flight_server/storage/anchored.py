@@ -4,9 +4,12 @@ DuckDB registers fsspec filesystems by protocol, so two S3 datasets with differe
 credentials need different protocol names; anchoring at the root also means SQL can
 never reach outside the dataset through that registration.
 
-Dataset files are written once and never changed, so file metadata is cached: DuckDB
-asks for a file's modification time on every query to validate its footer cache, and
-without this each ask is a request to the store.
+Dataset files are written once and never changed, so what DuckDB asks again on every
+query is answered from memory: file info (DuckDB asks for each file's size and
+modification time per open; s3fs would send a HEAD for each) and each file's tail, where
+the parquet footer lives (DuckDB re-reads footers of files opened through fsspec at bind
+and at execution, as its own metadata cache does not engage for them). Warm queries then
+fetch data and nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 
 import fsspec
 from fsspec.implementations.dirfs import DirFileSystem
+
+from flight_server.storage.tails import TailCache, TailCachedFile
 
 # File info entries kept per dataset; enough for the files of many versions.
 _MAX_INFO = 100_000
@@ -38,6 +43,7 @@ class _Anchored(DirFileSystem):
         super().__init__(*args, **kwargs)
         self._infos: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._infos_lock = threading.Lock()
+        self._tails = TailCache()
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         with self._infos_lock:
@@ -51,6 +57,24 @@ class _Anchored(DirFileSystem):
                 while len(self._infos) > _MAX_INFO:
                     self._infos.popitem(last=False)
         return info
+
+    def size(self, path: str) -> int:
+        return int(self.info(path)["size"])
+
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode != "rb":
+            return super().open(path, mode, **kwargs)
+        info = self.info(path)
+        size = int(info["size"])
+        # A known size and details spare the backend its own lookups (S3 HEADs) when the
+        # file opens and on its first read.
+        inner = super().open(path, mode, size=size, **kwargs)
+        if _settable(type(inner), "details"):
+            inner.details = info
+        return TailCachedFile(inner, size, self._tails.tail(path, size, self._read_range))
+
+    def _read_range(self, path: str, start: int, end: int) -> bytes:
+        return self.cat_file(path, start=start, end=end)
 
     def glob(self, path: str, **kwargs: Any) -> list[str]:
         # DuckDB globs every listed file; a literal path is itself, without a request.
@@ -73,6 +97,12 @@ class _Anchored(DirFileSystem):
                     .replace(tzinfo=None)
                 )
         raise NotImplementedError(f"no modification time for {path}")
+
+
+def _settable(cls: type, name: str) -> bool:
+    """Whether ``cls`` has a property ``name`` that can be set (s3fs's and fsspec's files)."""
+    attribute = getattr(cls, name, None)
+    return isinstance(attribute, property) and attribute.fset is not None
 
 
 def anchored(filesystem: fsspec.AbstractFileSystem, root: str, protocol: str) -> DirFileSystem:

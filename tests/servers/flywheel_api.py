@@ -41,8 +41,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.servers.threaded import ThreadedServer
 
 _PAGING = ("limit", "skip", "page", "after_id")
 
@@ -67,8 +69,10 @@ class APIError(Exception):
         self.message = message
 
 
-class FlywheelAPI:
+class FlywheelAPI(ThreadedServer):
     """The fake API on a free loopback port; a context manager or start()/stop()."""
+
+    thread_name = "flywheel-api"
 
     def __init__(
         self,
@@ -76,46 +80,23 @@ class FlywheelAPI:
         projects: Iterable[Mapping[str, Any]] = (),
         storages: Iterable[Mapping[str, Any]] = (),
     ) -> None:
+        super().__init__()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._next_id = 0
         self.load(users, projects, storages)
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Bind 127.0.0.1:0 and serve in a daemon thread; ready on return."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.api = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="flywheel-api", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and release its port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _make_server(self) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        server.api = self  # type: ignore[attr-defined]
+        return server
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``; the API lives under ``/api`` and ``/xfer``."""
-        if self._server is None:
-            raise RuntimeError("FlywheelAPI is not running")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self.base_url
 
     def api_key(self, user_id: str) -> str:
         """The client-side key for ``user_id``: ``127.0.0.1:<port>:__force_insecure:<key>``."""

@@ -21,13 +21,15 @@ import urllib.request
 from dataclasses import dataclass
 from functools import cache, partial
 from http.server import HTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gcp_storage_emulator.server import RequestHandler
 from gcp_storage_emulator.storage import Storage
+
+from tests.servers.threaded import ThreadedServer
 
 _OBJECT_PATH = re.compile(r"^(?:/download|/upload)?/storage/v1/b/([^/]+)/o/(.+)$")
 
@@ -88,49 +90,28 @@ class _Handler(RequestHandler):
         """Requests are in GCSServer.requests instead of stderr."""
 
 
-class GCSServer:
+class GCSServer(ThreadedServer):
     """The GCS emulator on a free loopback port; a context manager or start()/stop()."""
 
     project = "test-project"
     access_token = "fake-gcs-access-token"
 
+    thread_name = "gcs-server"
+
     def __init__(self) -> None:
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._lock = threading.Lock()
         self._log: list[GCSRequest] = []
 
-    def start(self) -> Self:
-        """Bind 127.0.0.1:0 and serve in a daemon thread; ready on return."""
-        self._server = _Server(("127.0.0.1", 0), partial(_Handler, Storage(use_memory_fs=True)))
-        self._server.gcs = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="gcs-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and release its port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _make_server(self) -> _Server:
+        server = _Server(("127.0.0.1", 0), partial(_Handler, Storage(use_memory_fs=True)))
+        server.gcs = self
+        return server
 
     @property
     def endpoint_url(self) -> str:
         """``http://127.0.0.1:<port>``: gcsfs's ``endpoint_url``."""
-        if self._server is None:
-            raise RuntimeError("GCSServer is not running")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self.base_url
 
     def location_options(self) -> dict[str, str]:
         """Anonymous access through this endpoint (the emulator checks no credentials)."""

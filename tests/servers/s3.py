@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import boto3
 from moto.moto_server.werkzeug_app import (
@@ -21,6 +21,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.servers.threaded import ThreadedServer
 
 
 @dataclass(frozen=True)
@@ -50,21 +52,21 @@ class _QuietHandler(MotoRequestHandler):
         self.send_header("Date", self.date_time_string())
 
 
-class S3Server:
+class S3Server(ThreadedServer):
     """moto S3 on a free loopback port; use as a context manager or start()/stop()."""
 
     access_key_id = "testing"
     secret_access_key = "testing"
     region = "us-east-1"
 
+    thread_name = "s3-server"
+
     def __init__(self) -> None:
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._lock = threading.Lock()
         self._log: list[S3Request] = []
 
-    def start(self) -> Self:
-        """Bind 127.0.0.1:0 and serve in a daemon thread; ready on return."""
+    def _make_server(self) -> BaseWSGIServer:
         app = DomainDispatcherApplication(create_backend_app)
 
         def recording_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -74,37 +76,16 @@ class S3Server:
 
             return app(environ, recording_start_response)
 
-        self._server = make_server(
+        server = make_server(
             "127.0.0.1", 0, recording_app, threaded=True, request_handler=_QuietHandler
         )
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="s3-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and release its port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        server.daemon_threads = True
+        return server
 
     @property
     def endpoint_url(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        if self._server is None:
-            raise RuntimeError("S3Server is not running")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self.base_url
 
     def location_options(self) -> dict[str, str]:
         """The ``Location.options`` that reach this server, in Flywheel's names."""

@@ -1,0 +1,224 @@
+"""Federated datasets: the same dataset at several centres served as one de-duplicated schema.
+
+Each table is the union by column name of that table in every centre's latest version,
+with a ``center`` column naming the centre. With criteria, rows whose criteria fields are
+all equal (NULLs count as equal) are duplicates and one is kept: the row of the centre
+listed first in the configuration and, within that centre, the smallest row by value, so
+the choice never depends on file order or parallelism. ``_duplicates`` reports, per table,
+rows in, rows out, duplicates dropped and the duplicated keys (as JSON objects).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+import pyarrow.parquet as pq
+
+from flight_server.catalog.model import (
+    Dataset,
+    DerivedSchema,
+    DerivedTable,
+    SkippedDataset,
+    Snapshot,
+    Table,
+    TableInput,
+)
+from flight_server.catalog.static import load_static
+from flight_server.config import CentreSettings, DatasetSettings, FederatedSettings
+from flight_server.engine.sql_text import quote_ident, quote_literal
+
+log = logging.getLogger(__name__)
+
+CENTER_COLUMN = "center"
+REPORT_TABLE = "_duplicates"
+
+#: Resolves a Flywheel project id to its (group, label); raises ``LookupError`` if unknown.
+ProjectLookup = Callable[[str], tuple[str, str]]
+
+_PROJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+_FW_PATH = re.compile(r"^fw://(?P<group>[^/]+)/(?P<project>[^/]+)/?$")
+# The alias of the union inside a de-duplicating view; a row of it orders as a struct.
+_UNION = "__fw_union"
+
+
+class FederationError(ValueError):
+    """A federated dataset that cannot be served as configured."""
+
+
+def federate(
+    snapshot: Snapshot, entries: Iterable[FederatedSettings], lookup: ProjectLookup | None
+) -> Snapshot:
+    """``snapshot`` plus one derived schema per federated dataset; bad ones are skipped."""
+    taken = {(d.catalog, d.name) for d in snapshot.datasets}
+    derived: list[DerivedSchema] = []
+    skipped = list(snapshot.skipped)
+    for entry in entries:
+        try:
+            if (entry.catalog, entry.name) in taken:
+                raise FederationError(f"{entry.catalog}.{entry.name} is already served")
+            schema = build(entry, resolve_centres(entry, snapshot, lookup))
+        except FederationError as exc:
+            log.warning("skipping federated dataset %s.%s: %s", entry.catalog, entry.name, exc)
+            where = ", ".join(f"{c}={_display(ref)}" for c, ref in entry.centres.items())
+            skipped.append(SkippedDataset(entry.catalog, entry.name, where, str(exc)))
+            continue
+        taken.add((entry.catalog, entry.name))
+        derived.append(schema)
+    return Snapshot(snapshot.datasets, tuple(skipped), (*snapshot.derived, *derived))
+
+
+def resolve_centres(
+    entry: FederatedSettings, snapshot: Snapshot, lookup: ProjectLookup | None
+) -> dict[str, Dataset]:
+    """Each centre's dataset, in configuration order; any centre missing fails the whole."""
+    return {
+        centre: _resolve(entry, centre, ref, snapshot, lookup)
+        for centre, ref in entry.centres.items()
+    }
+
+
+def build(entry: FederatedSettings, centres: Mapping[str, Dataset]) -> DerivedSchema:
+    """The derived tables of a federated dataset over resolved centres."""
+    names = sorted({name for d in centres.values() for name in d.latest.tables})
+    if REPORT_TABLE in names:
+        raise FederationError(f"a centre has a table named {REPORT_TABLE}, the report's name")
+    criteria = {table: tuple(fields) for table, fields in entry.criteria.items()}
+    tables = []
+    parts = []
+    for name in names:
+        present = {c: d.latest.tables[name] for c, d in centres.items() if name in d.latest.tables}
+        columns = {c: _columns(centres[c], table) for c, table in present.items()}
+        keys = criteria.get(name, ())
+        missing = [f for f in keys if not any(f in cols for cols in columns.values())]
+        if missing:
+            raise FederationError(f"criteria of {name} name unknown columns {missing}")
+        inputs = {f"{c}/{name}": TableInput(centres[c], table) for c, table in present.items()}
+        union = _union_sql(name, columns)
+        tables.append(DerivedTable(name, _deduplicated_sql(union, keys, list(centres)), inputs))
+        parts.append((_report_sql(name, union, keys), inputs))
+    report_inputs = {key: value for _, inputs in parts for key, value in inputs.items()}
+    report = " UNION ALL ".join(f"({sql})" for sql, _ in parts) or _EMPTY_REPORT
+    tables.append(DerivedTable(REPORT_TABLE, f"{report} ORDER BY table_name", report_inputs))
+    return DerivedSchema(
+        entry.catalog,
+        entry.name,
+        tuple(tables),
+        dict(centres),
+        {name: keys for name, keys in criteria.items() if name in names},
+    )
+
+
+def _resolve(
+    entry: FederatedSettings,
+    centre: str,
+    ref: str | CentreSettings,
+    snapshot: Snapshot,
+    lookup: ProjectLookup | None,
+) -> Dataset:
+    """Find a centre's dataset among the served ones, or open its storage location."""
+    if isinstance(ref, CentreSettings):
+        return _open(entry, centre, ref.location, ref.options)
+    if match := _FW_PATH.match(ref):
+        return _served(snapshot, match["group"], match["project"], ref)
+    if _PROJECT_ID.match(ref):
+        if lookup is None:
+            raise FederationError(f"centre {centre}: project id {ref} needs a Flywheel API key")
+        try:
+            group, label = lookup(ref)
+        except LookupError as exc:
+            raise FederationError(f"centre {centre}: project {ref}: {exc}") from None
+        return _served(snapshot, group, label, ref)
+    if "://" in ref or "/" in ref:
+        return _open(entry, centre, ref, {})
+    for index, char in enumerate(ref):
+        if char == "." and (found := snapshot.find(ref[:index], ref[index + 1 :])):
+            return found
+    raise FederationError(f"centre {centre}: {ref} is not a served dataset")
+
+
+def _served(snapshot: Snapshot, catalog: str, name: str, ref: str) -> Dataset:
+    found = snapshot.find(catalog, name)
+    if found is None:
+        raise FederationError(f"{ref} ({catalog}.{name}) is not a served dataset")
+    return found
+
+
+def _open(entry: FederatedSettings, centre: str, location: str, options: Mapping) -> Dataset:
+    """A centre read straight from storage; it is not served on its own."""
+    settings = DatasetSettings(name=f"{entry.name}:{centre}", location=location, options=options)
+    opened = load_static([settings], entry.catalog)
+    if opened.skipped:
+        raise FederationError(f"centre {centre}: {opened.skipped[0].reason}")
+    return opened.datasets[0]
+
+
+def _columns(dataset: Dataset, table: Table) -> set[str]:
+    """A table's column names: one footer per group of same-schema files, plus partitions."""
+    columns: set[str] = set()
+    for group in table.file_groups:
+        columns |= set(pq.read_schema(group[0], filesystem=dataset.filesystem).names)
+        if table.hive_partitioned:
+            columns |= {part.split("=", 1)[0] for part in group[0].split("/") if "=" in part}
+    return columns
+
+
+def _union_sql(table: str, columns: Mapping[str, set[str]]) -> str:
+    """Every centre's rows with their centre's name; a source ``center`` column is replaced."""
+    selects = []
+    for centre, names in columns.items():
+        source = quote_ident(f"{centre}/{table}")
+        label = f"{quote_literal(centre)} AS {CENTER_COLUMN}"
+        if CENTER_COLUMN in names:
+            selects.append(f"SELECT * REPLACE ({label}) FROM {source}")
+        else:
+            selects.append(f"SELECT {label}, * FROM {source}")
+    return " UNION ALL BY NAME ".join(selects)
+
+
+def _deduplicated_sql(union: str, keys: tuple[str, ...], centres: list[str]) -> str:
+    """Keep one row per key: first centre in configuration order, then the smallest row."""
+    if not keys:
+        return union
+    rank = f"list_position([{', '.join(quote_literal(c) for c in centres)}], {CENTER_COLUMN})"
+    return (
+        f"SELECT * FROM ({union}) AS {_UNION} QUALIFY row_number() OVER "
+        f"(PARTITION BY {', '.join(quote_ident(k) for k in keys)} ORDER BY {rank}, {_UNION}) = 1"
+    )
+
+
+_EMPTY_REPORT = (
+    "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR[] AS criteria, NULL::BIGINT AS rows_in, "
+    "NULL::BIGINT AS rows_out, NULL::BIGINT AS duplicates_dropped, "
+    "NULL::VARCHAR[] AS duplicate_keys WHERE false"
+)
+
+
+def _report_sql(table: str, union: str, keys: tuple[str, ...]) -> str:
+    """One report row: rows in and out, duplicates dropped, duplicated keys as JSON."""
+    name = f"{quote_literal(table)} AS table_name"
+    criteria = f"[{', '.join(quote_literal(k) for k in keys)}]::VARCHAR[] AS criteria"
+    if not keys:
+        return (
+            f"SELECT {name}, {criteria}, count(*)::BIGINT AS rows_in, "
+            f"count(*)::BIGINT AS rows_out, 0::BIGINT AS duplicates_dropped, "
+            f"[]::VARCHAR[] AS duplicate_keys FROM ({union})"
+        )
+    fields = ", ".join(quote_ident(k) for k in keys)
+    key_json = (
+        f"to_json(struct_pack({', '.join(f'{quote_ident(k)} := {quote_ident(k)}' for k in keys)}))"
+        "::VARCHAR"
+    )
+    return (
+        f"SELECT {name}, {criteria}, coalesce(sum(n), 0)::BIGINT AS rows_in, "
+        f"count(*)::BIGINT AS rows_out, coalesce(sum(n - 1), 0)::BIGINT AS duplicates_dropped, "
+        f"coalesce(list(key ORDER BY key) FILTER (WHERE n > 1), [])::VARCHAR[] AS duplicate_keys "
+        f"FROM (SELECT {key_json} AS key, n FROM "
+        f"(SELECT {fields}, count(*) AS n FROM ({union}) GROUP BY ALL))"
+    )
+
+
+def _display(ref: str | CentreSettings) -> str:
+    """A centre reference for listings: locations without their options."""
+    return ref.location if isinstance(ref, CentreSettings) else ref

@@ -1,0 +1,219 @@
+"""``fw-flight-sql query`` and ``datasets``: a command-line client built on ``fw_flight``.
+
+Results stream batch by batch to the output, so a large result never sits in memory
+(the ``table`` format shows the first rows only). Failures are one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, NoReturn
+
+import click
+import pyarrow as pa
+
+#: Rows the ``table`` format shows; the rest are counted, not printed.
+TABLE_ROWS = 1000
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The server address and credentials every client command takes."""
+    options = [
+        click.option(
+            "--uri",
+            envvar="FW_FLIGHT_SQL_URI",
+            default="grpc://127.0.0.1:32010",
+            show_default=True,
+            help="Server address (grpc:// or grpc+tls://).",
+        ),
+        click.option("--token", envvar="FW_FLIGHT_SQL_TOKEN", help="Bearer token."),
+        click.option("--api-key", envvar="FW_FLIGHT_SQL_API_KEY", help="Flywheel API key."),
+        click.option("--username", help="User name (with --password)."),
+        click.option("--password", envvar="FW_FLIGHT_SQL_PASSWORD", help="Password."),
+        click.option(
+            "--tls-root-cert",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="CA certificate (PEM) to trust for grpc+tls://.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command()
+@click.argument("sql")
+@connection_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of standard output (required for parquet).",
+)
+def query(sql: str, fmt: str, output: Path | None, **connection: Any) -> None:
+    """Run SQL on a server and print or save the result."""
+    if fmt == "parquet" and output is None:
+        fail("--format parquet needs --output FILE", code=2)
+    with _client(connection) as client:
+        try:
+            reader = client.execute(sql).reader()
+            with _sink(output) as sink:
+                rows = _WRITERS[fmt](reader, sink, _RowCounter())
+        except Exception as exc:  # every driver and server failure: one readable line
+            fail(f"query failed: {_one_line(exc)}")
+    if output is not None:
+        click.echo(f"{rows:,} rows written to {output}", err=True)
+
+
+@click.command()
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+def datasets(as_json: bool, **connection: Any) -> None:
+    """List served and federated datasets, and configured ones that were skipped and why."""
+    with _client(connection) as client:
+        try:
+            listing = client.datasets_status()
+        except Exception as exc:
+            fail(f"cannot list datasets: {_one_line(exc)}")
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    served = [
+        (
+            d["catalog"],
+            d["schema"],
+            d["kind"],
+            d["versions"],
+            d["latest_version"] or "-",
+            d["tables"],
+        )
+        for d in listing["datasets"]
+    ]
+    click.echo(_aligned(("catalog", "schema", "kind", "versions", "latest", "tables"), served))
+    if listing["skipped"]:
+        click.echo("\nskipped:")
+        skipped = [(s["catalog"], s["schema"], s["reason"]) for s in listing["skipped"]]
+        click.echo(_aligned(("catalog", "schema", "reason"), skipped))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One readable line on stderr and a non-zero exit."""
+    click.echo(f"fw-flight-sql: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _client(connection: dict[str, Any]) -> Iterator[Any]:
+    try:
+        import fw_flight
+    except ImportError:
+        fail("the client needs the 'client' extra: pip install 'fw-flight-sql[client]'")
+    cert = connection.pop("tls_root_cert")
+    try:
+        client = fw_flight.connect(
+            connection.pop("uri"),
+            tls_root_certs=cert.read_text() if cert else None,
+            **connection,
+        )
+    except Exception as exc:
+        fail(f"cannot connect: {_one_line(exc)}")
+    with client:
+        yield client
+
+
+@contextmanager
+def _sink(output: Path | None) -> Iterator[BinaryIO]:
+    if output is None:
+        yield sys.stdout.buffer
+        return
+    try:
+        with output.open("wb") as handle:
+            yield handle
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}")
+
+
+class _RowCounter:
+    """Counts rows as they stream; shows a live count on a terminal."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._live = sys.stderr.isatty()
+
+    def add(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        self.rows += batch.num_rows
+        if self._live:
+            sys.stderr.write(f"\r  {self.rows:,} rows")
+            sys.stderr.flush()
+        return batch
+
+    def close(self) -> int:
+        if self._live:
+            sys.stderr.write("\r")
+        return self.rows
+
+
+def _write_csv(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
+    import pyarrow.csv as csv
+
+    with csv.CSVWriter(sink, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(counter.add(batch))
+    return counter.close()
+
+
+def _write_json(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
+    """JSON lines: one object per row."""
+    for batch in reader:
+        for row in counter.add(batch).to_pylist():
+            sink.write((json.dumps(row, default=str) + "\n").encode())
+    return counter.close()
+
+
+def _write_parquet(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(sink, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(counter.add(batch))
+    return counter.close()
+
+
+def _write_table(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
+    """Aligned text of the first ``TABLE_ROWS`` rows; the rest are only counted."""
+    shown: list[tuple[str, ...]] = []
+    for batch in reader:
+        counter.add(batch)
+        for row in batch.slice(0, TABLE_ROWS - len(shown)).to_pylist():
+            shown.append(tuple("NULL" if v is None else str(v) for v in row.values()))
+    rows = counter.close()
+    text = _aligned(tuple(reader.schema.names), shown)
+    more = f"\n... {rows - len(shown):,} more rows" if rows > len(shown) else ""
+    sink.write(f"{text}{more}\n({rows:,} rows)\n".encode())
+    return rows
+
+
+_WRITERS = {
+    "table": _write_table,
+    "csv": _write_csv,
+    "json": _write_json,
+    "parquet": _write_parquet,
+}
+
+
+def _aligned(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    cells = [tuple(str(c) for c in row) for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,58 @@
+"""What an export reads: a federated dataset's tables or a dataset's latest version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from flight_server.catalog.federated import REPORT_TABLE
+from flight_server.catalog.model import Dataset, Snapshot
+
+
+class SourceError(LookupError):
+    """No federated or served dataset by that name."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """The schema to export, its tables, and the provenance of its rows."""
+
+    catalog: str
+    name: str
+    federated: bool
+    tables: tuple[str, ...]
+    origins: tuple[dict[str, object], ...]
+    criteria: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def find_source(snapshot: Snapshot, ref: str) -> Source:
+    """``ref`` is ``catalog.name``, ``fw://group/project``, or a federated dataset's name."""
+    for schema in snapshot.derived:
+        if ref in (schema.name, f"{schema.catalog}.{schema.name}"):
+            return Source(
+                schema.catalog,
+                schema.name,
+                True,
+                tuple(t.name for t in schema.tables if t.name != REPORT_TABLE),
+                tuple(_origin(d, centre) for centre, d in schema.sources.items()),
+                schema.criteria,
+            )
+    for dataset in snapshot.datasets:
+        names = (f"{dataset.catalog}.{dataset.name}", f"fw://{dataset.catalog}/{dataset.name}")
+        if ref in names:
+            tables = tuple(sorted(dataset.latest.tables))
+            return Source(dataset.catalog, dataset.name, False, tables, (_origin(dataset),))
+    raise SourceError(f"{ref} is neither a federated nor a served dataset")
+
+
+def _origin(dataset: Dataset, centre: str | None = None) -> dict[str, object]:
+    """Where rows came from: dataset, location and the exact version read."""
+    version = dataset.latest
+    origin: dict[str, object] = {"centre": centre} if centre else {}
+    return origin | {
+        "dataset": f"{dataset.catalog}.{dataset.name}",
+        "location": dataset.location.display(),
+        "version": version.id,
+        "version_label": version.label,
+        "created": version.created.isoformat() if version.created else None,
+    }

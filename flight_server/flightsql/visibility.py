@@ -1,0 +1,19 @@
+"""What one caller may see of a snapshot: the basis of every listing and table lookup.
+
+Listings, path descriptors, endpoint tickets and session defaults all start from this
+filtered snapshot, so a hidden dataset is indistinguishable from a missing one.
+"""
+
+from __future__ import annotations
+
+from flight_server.auth import Caller
+from flight_server.catalog.model import Snapshot
+
+
+def visible_to(snapshot: Snapshot, caller: Caller) -> Snapshot:
+    """``snapshot`` without the datasets (served or skipped) ``caller`` may not see."""
+    return Snapshot(
+        datasets=tuple(d for d in snapshot.datasets if caller.may_see(d.catalog, d.name)),
+        skipped=tuple(s for s in snapshot.skipped if caller.may_see(s.catalog, s.name)),
+        derived=tuple(s for s in snapshot.derived if caller.may_see(s.catalog, s.name)),
+    )
