@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import duckdb
 import fsspec
@@ -37,39 +39,35 @@ def running_server(settings: Settings) -> Iterator[str]:
 
 @contextmanager
 def server_process(
-    *args: str, env: dict[str, str] | None = None
+    *args: str, env: dict[str, str] | None = None, read_output: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``fw-flight-sql serve ARGS`` as a child process; yield its URI and the process."""
+    """Run ``fw-flight-sql serve ARGS`` as a child process; yield its URI and the process.
+
+    With ``read_output`` the server's output is a pipe the caller must keep reading (a full
+    pipe blocks the server); otherwise it goes to a file, shown if start-up fails.
+    """
     port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "flight_server",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        *args,
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    uri = f"grpc://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(uri, process)
-        yield uri, process
-    finally:
-        process.terminate()
+    command = [sys.executable, "-m", "flight_server", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--ops-port", "0", *args]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE if read_output else log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        uri = f"grpc://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            _wait_until_serving(uri, process, log)
+            yield uri, process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _free_port() -> int:
@@ -80,16 +78,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_serving(uri: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+def _wait_until_serving(
+    uri: str, process: subprocess.Popen, log: IO[str], timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     client = flight.connect(uri)
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
+            log.seek(0)
+            output = process.stdout.read() if process.stdout else log.read()
             raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
         try:
             client.list_actions(options=flight.FlightCallOptions(timeout=1))
             return
+        except flight.FlightUnauthenticatedError:
+            return  # it answers; the caller authenticates
         except flight.FlightError:
             time.sleep(0.1)
     raise TimeoutError(f"server at {uri} did not start")

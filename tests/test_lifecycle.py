@@ -53,7 +53,7 @@ def _serve(grace: str) -> AbstractContextManager[tuple[str, subprocess.Popen]]:
         "FW_FLIGHT_SQL_SHUTDOWN_GRACE_SECONDS": grace,
         "FW_FLIGHT_SQL_OPS_PORT": "0",
     }
-    return server_process(env=env)
+    return server_process(env=env, read_output=True)
 
 
 @_ADBC_CLOSE_NOISE

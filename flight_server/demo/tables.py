@@ -11,6 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from flight_server.catalog.json_schema import json_schema_type
+
 UTC_TS = pa.timestamp("us", tz="UTC")
 NAIVE_TS = pa.timestamp("us")
 DECIMAL = pa.decimal128(10, 2)
@@ -62,25 +64,8 @@ class TableSpec:
 _KEY_NAMES = {"id", "label", "file_id", "parents.group", "parents.project"}
 
 
-def _json_type(data_type: pa.DataType) -> dict[str, Any]:
-    """Map an Arrow type to the JSON-schema type Flywheel writers use for it."""
-    if pa.types.is_boolean(data_type):
-        return {"type": "boolean"}
-    if pa.types.is_integer(data_type):
-        return {"type": "integer"}
-    if pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
-        return {"type": "number"}
-    if pa.types.is_timestamp(data_type):
-        return {"type": "string", "format": "date-time"}
-    if pa.types.is_date(data_type):
-        return {"type": "string", "format": "date"}
-    if pa.types.is_list(data_type):
-        return {"type": "array", "items": _json_type(data_type.value_type)}
-    return {"type": "string"}
-
-
 def _json_property(column: Column) -> dict[str, Any]:
-    prop = _json_type(column.type)
+    prop = json_schema_type(column.type)
     if column.null_in_schema:
         prop["type"] = [prop["type"], "null"]
     prop["title"] = column.title

@@ -206,7 +206,8 @@ class Engine:
         """Result schema, DuckDB type names and parameter count of ``sql``, without running it."""
         cursor = self._checked_cursor(sql, context)
         try:
-            count = _parameter_count(cursor, sql)
+            # Without a "?" or "$" anywhere there can be no placeholder: skip the probe.
+            count = _parameter_count(cursor, sql) if ("?" in sql or "$" in sql) else 0
             values = list(parameters) if parameters is not None else [None] * count
             relation = cursor.sql(sql, params=values or None)
             schema = relation.limit(0).to_arrow_table().schema

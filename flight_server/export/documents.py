@@ -6,6 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from flight_server.catalog.json_schema import json_schema_type
+
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
 
@@ -28,7 +30,7 @@ def table_entry(schema: pa.Schema, text: str) -> dict[str, Any]:
     """A table's entry in the description: its columns as JSON-schema properties."""
     return {
         "description": text,
-        "properties": {field.name: _property(field.type) for field in schema},
+        "properties": {field.name: json_schema_type(field.type) for field in schema},
         "required": [],
         "type": "object",
     }
@@ -37,22 +39,3 @@ def table_entry(schema: pa.Schema, text: str) -> dict[str, Any]:
 def schema_file(name: str, entry: dict[str, Any]) -> dict[str, Any]:
     """``schemas/{table}.schema.json``."""
     return {"$schema": DRAFT_07, "$id": name, **entry}
-
-
-def _property(data_type: pa.DataType) -> dict[str, Any]:
-    """The JSON-schema type of an Arrow type (descriptive only: parquet carries the types)."""
-    if pa.types.is_boolean(data_type):
-        return {"type": "boolean"}
-    if pa.types.is_integer(data_type):
-        return {"type": "integer"}
-    if pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
-        return {"type": "number"}
-    if pa.types.is_timestamp(data_type):
-        return {"type": "string", "format": "date-time"}
-    if pa.types.is_date(data_type):
-        return {"type": "string", "format": "date"}
-    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
-        return {"type": "array", "items": _property(data_type.value_type)}
-    if pa.types.is_struct(data_type) or pa.types.is_map(data_type):
-        return {"type": "object"}
-    return {"type": "string"}

@@ -1,0 +1,98 @@
+"""2. Analytic queries: group-by, join and filter queries over Flywheel-style sessions x files,
+the server against in-process DuckDB and ROAPI (each query timed best-of-N to the last row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import duckdb
+
+from benchmarks import services
+from benchmarks.data import TableFiles, flywheel_tables
+from benchmarks.harness import Section, geometric_mean, interleaved_best
+
+QUERIES = {
+    "group by type, modality": (
+        "SELECT type, modality, count(*) AS n, sum(size) AS bytes FROM {files} "
+        "GROUP BY type, modality ORDER BY type, modality"
+    ),
+    "join, group by visit": (
+        "SELECT s.visit, count(*) AS n, sum(f.size) AS bytes FROM {sessions} s JOIN {files} f "
+        'ON f."parents.session" = s.id GROUP BY s.visit ORDER BY s.visit'
+    ),
+    "filter, aggregate": (
+        "SELECT count(*) AS n, avg(size) AS mean_size FROM {files} "
+        "WHERE modality = 'MR' AND size > 1000000"
+    ),
+    "top subjects by sessions": (
+        'SELECT "parents.subject" AS subject, count(*) AS n, avg(bmi) AS bmi FROM {sessions} '
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+    ),
+    "join, filter, top-N": (
+        'SELECT s.label, f.name, f.size FROM {sessions} s JOIN {files} f ON f."parents.session" '
+        "= s.id WHERE s.visit = 1 AND f.type = 'dicom' ORDER BY f.size DESC, f.name LIMIT 100"
+    ),
+}
+# How each side names the tables.
+FW_NAMES = {"sessions": "local.fw.sessions", "files": "local.fw.files"}
+PLAIN_NAMES = {"sessions": "sessions", "files": "files"}
+
+
+def duckdb_connection(tables: dict[str, TableFiles]) -> duckdb.DuckDBPyConnection:
+    """In-process DuckDB with one view per table over its parquet files."""
+    con = duckdb.connect()
+    for name, table in tables.items():
+        listed = ", ".join(f"'{path}'" for path in table.files)
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+    return con
+
+
+def run(subjects: int, repeat: int) -> Section:
+    tables = flywheel_tables(subjects)
+    section = Section(
+        f"2. Analytic queries: {subjects:,} subjects (best of {repeat}, in turns, ms)"
+    )
+    con = duckdb_connection(tables)
+    times: dict[str, dict[str, float]] = {}
+    with ExitStack() as stack:
+        ours, _pid = stack.enter_context(services.fw_server({"fw": tables["sessions"].root}))
+        roapi = stack.enter_context(services.roapi({name: t.files for name, t in tables.items()}))
+        server = stack.enter_context(stack.enter_context(flight_sql.connect(ours)).cursor())
+        peer = stack.enter_context(stack.enter_context(flight_sql.connect(roapi)).cursor())
+        for label, sql in QUERIES.items():
+            times[label], _ = interleaved_best(
+                {
+                    "server": _adbc(server, sql.format(**FW_NAMES)),
+                    "duckdb": _in_process(con, sql.format(**PLAIN_NAMES)),
+                    "roapi": _adbc(peer, sql.format(**PLAIN_NAMES)),
+                },
+                repeat,
+            )
+    rows = con.sql("SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM files)")
+    section.figures["sessions rows"], section.figures["files rows"] = rows.fetchall()[0]
+    for label, t in times.items():
+        section.figures[f"{label}: server / DuckDB / ROAPI"] = (
+            f"{t['server'] * 1e3:.1f} / {t['duckdb'] * 1e3:.1f} / {t['roapi'] * 1e3:.1f}"
+        )
+    vs_roapi = geometric_mean(t["roapi"] / t["server"] for t in times.values())
+    vs_duck = geometric_mean(t["server"] / t["duckdb"] for t in times.values())
+    section.at_least("analytic: ROAPI time / server time (geo mean)", vs_roapi, 1.2)
+    section.at_most("analytic: server time / DuckDB time (geo mean)", vs_duck, 1.15)
+    return section
+
+
+def _in_process(con: duckdb.DuckDBPyConnection, sql: str) -> Callable[[], object]:
+    return lambda: con.sql(sql).to_arrow_table()
+
+
+def _adbc(cur: flight_sql.Cursor, sql: str) -> Callable[[], int]:
+    """One run of ``sql`` over an open ADBC cursor, fetching the whole result."""
+
+    def run() -> int:
+        cur.execute(sql)
+        return cur.fetch_arrow_table().num_rows
+
+    return run

@@ -1,0 +1,156 @@
+"""The servers a benchmark talks to, each in its own process on a free loopback port.
+
+Separate processes keep the client's GIL out of the server's way, as in production.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow.flight as flight
+
+ROAPI = Path(sys.executable).with_name("roapi")
+# A read-only server has no transactions; ADBC warns that autocommit stays on.
+warnings.filterwarnings("ignore", "Cannot disable autocommit")
+
+
+@contextmanager
+def fw_server(datasets: Mapping[str, str]) -> Iterator[tuple[str, int]]:
+    """fw-flight-sql serving ``datasets`` (name → location); yields its URI and pid.
+
+    Its log goes to a file: a pipe nobody reads fills up after a few hundred query log
+    lines and then blocks the server.
+    """
+    port = _free_port()
+    args = [arg for name, where in datasets.items() for arg in ("--dataset", f"{name}={where}")]
+    command = [
+        sys.executable, "-m", "flight_server", "serve",
+        "--host", "127.0.0.1", "--port", str(port), "--ops-port", "0", *args,
+    ]  # fmt: skip
+    with (
+        tempfile.TemporaryFile("w+") as log,
+        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) as proc,
+    ):
+        uri = f"grpc://127.0.0.1:{port}"
+        try:
+            _wait_for_flight(uri, proc, log)
+            yield uri, proc.pid
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@contextmanager
+def roapi(tables: Mapping[str, Sequence[str]]) -> Iterator[str]:
+    """ROAPI serving parquet files (table name → files) on its Flight SQL port; yields its URI.
+
+    ROAPI reads every file of a folder (``_SUCCESS`` markers too), so each table gets a
+    folder of links to its parquet files only.
+    """
+    ports = [_free_port() for _ in range(3)]
+    with tempfile.TemporaryDirectory(prefix="roapi-") as scratch:
+        args = []
+        for name, files in tables.items():
+            folder = Path(scratch, name)
+            folder.mkdir()
+            for path in files:
+                folder.joinpath(Path(path).name).symlink_to(path)
+            args += ["-t", f"{name}={folder},format=parquet"]
+        with _roapi_process(args, ports) as uri:
+            yield uri
+
+
+@contextmanager
+def _roapi_process(args: list[str], ports: list[int]) -> Iterator[str]:
+    command = [
+        str(ROAPI),
+        *args,
+        "--addr-http", f"127.0.0.1:{ports[0]}",
+        "--addr-postgres", f"127.0.0.1:{ports[1]}",
+        "--addr-flight-sql", f"127.0.0.1:{ports[2]}",
+    ]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        uri = f"grpc://127.0.0.1:{ports[2]}"
+        try:
+            _wait_for_sql(uri, proc, "SELECT 1")
+            yield uri
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@contextmanager
+def raw_flight(files: list[str], batch_rows: int) -> Iterator[str]:
+    """A bare pyarrow.flight server streaming the files' table from memory; yields its URI."""
+    port = _free_port()
+    command = [sys.executable, "-m", "benchmarks.rawflight", str(port), str(batch_rows), *files]
+    with tempfile.TemporaryFile("w+") as log, subprocess.Popen(command, stderr=log) as proc:
+        uri = f"grpc://127.0.0.1:{port}"
+        try:
+            _wait_for_flight(uri, proc, log)
+            yield uri
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _wait_for_flight(uri: str, proc: subprocess.Popen, log: IO[str], timeout: float = 120) -> None:
+    """Return once ``uri`` answers ListActions; raise with the log if the process exits."""
+    deadline = time.monotonic() + timeout
+    client = flight.connect(uri)
+    while True:
+        try:
+            client.list_actions(options=flight.FlightCallOptions(timeout=1))
+            return
+        except flight.FlightError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"{proc.args[:4]} did not start:\n{log.read()}") from None
+            time.sleep(0.1)
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident set size so far (VmHWM)."""
+    return _status_bytes(pid, "VmHWM")
+
+
+def rss_bytes(pid: int) -> int:
+    """The process's resident set size now (VmRSS)."""
+    return _status_bytes(pid, "VmRSS")
+
+
+def _status_bytes(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def _wait_for_sql(uri: str, proc: subprocess.Popen, sql: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with flight_sql.connect(uri) as conn, conn.cursor() as cur:
+                cur.execute(sql)
+                cur.fetch_arrow_table()
+                return
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
