@@ -186,3 +186,26 @@ def test_new_version_appears_without_restart(site: Site, tmp_path: Path) -> None
         previous = site.local["proj1"].latest.label
         cur.execute(f'SELECT count(*) FROM neuro."proj1@{previous}".sessions')
         assert cur.fetchone()[0] == before, "the previous latest stays reachable by label"
+
+
+def test_project_by_id(site: Site) -> None:
+    client = FlywheelClient(parse_api_key(site.api.api_key("svc@x.org")))
+    project_id = client.lookup_project("psych", "proj2")["_id"]
+    assert client.project(project_id)["label"] == "proj2"
+
+
+def test_federated_centres_by_flywheel_path_and_project_id(site: Site) -> None:
+    key = site.api.api_key("svc@x.org")
+    project_id = FlywheelClient(parse_api_key(key)).lookup_project("psych", "proj2")["_id"]
+    settings = Settings(
+        flywheel=FlywheelSettings(api_key=key, exhaustive=True),
+        federated=[{"name": "both", "centres": {"x": "fw://neuro/proj1", "y": project_id}}],
+        auth={"anonymous": True},  # loopback only; Flywheel grants cover projects, not federations
+    )
+    with running_server(settings) as uri, flight_sql.connect(uri) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT center, count(*) AS n FROM federated.both.sessions GROUP BY 1 ORDER BY 1"
+        )
+        got = cur.fetch_arrow_table().to_pylist()
+    counts = {name: ds.row_counts()[ds.latest.label]["sessions"] for name, ds in site.local.items()}
+    assert got == [{"center": "x", "n": counts["proj1"]}, {"center": "y", "n": counts["proj2"]}]

@@ -9,6 +9,7 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flight_sql
 import pytest
 from adbc_driver_flightsql import DatabaseOptions
+from adbc_driver_manager import AdbcStatusCode
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -99,3 +100,14 @@ def test_mutual_tls_requires_a_client_certificate(pki: dict) -> None:
         assert _query(service.uri, **with_cert) == 42
         with pytest.raises(flight_sql.Error):
             _query(service.uri, **root)
+
+
+def test_plaintext_to_a_tls_server_fails_cleanly(pki: dict) -> None:
+    tls = TlsSettings(cert_file=pki["cert"], key_file=pki["key"])
+    root = {DatabaseOptions.TLS_ROOT_CERTS.value: pki["ca_pem"][0].decode()}
+    with running_service(Settings(tls=tls)) as service:
+        plaintext = service.uri.replace("grpc+tls://", "grpc://")
+        with pytest.raises(flight_sql.Error) as caught:
+            _query(plaintext)
+        assert caught.value.status_code == AdbcStatusCode.IO
+        assert _query(service.uri, **root) == 42, "the server keeps serving TLS clients"
