@@ -46,6 +46,16 @@ def _parse_options(
     return parsed
 
 
+# The server's settings file; ``export`` reads the same one to find what it exports.
+_config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help="YAML or TOML settings file.",
+)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="fw-flight-sql")
 def main() -> None:
@@ -53,13 +63,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar=CONFIG_ENV,
-    help="YAML or TOML settings file.",
-)
+@_config_option
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Flight port (default 32010).")
 @click.option(
@@ -119,13 +123,7 @@ def hash_password_command() -> None:
     help="Storage option for --to, KEY=VALUE (e.g. endpoint_url=http://...).",
 )
 @click.option("--rows-per-file", type=click.IntRange(min=1), default=1_000_000, show_default=True)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar=CONFIG_ENV,
-    help="YAML or TOML settings file (the server's).",
-)
+@_config_option
 def export_command(
     ref: str, url: str, options: dict[str, str], rows_per_file: int, config_file: Path | None
 ) -> None:
