@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -16,6 +14,7 @@ from flight_server import __version__
 from flight_server.client_commands import datasets, query
 from flight_server.config import CONFIG_ENV, ConfigError, Settings, load_settings
 from flight_server.logs import configure_logging
+from flight_server.messages import fail, first_line
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def serve(config_file: Path | None, **flags: object) -> None:
     try:
         settings = load_settings(config_file, **flags)
     except ConfigError as exc:
-        _fail(f"invalid configuration: {exc}", code=2)
+        fail(f"invalid configuration: {exc}", code=2)
     configure_logging(settings.log_format, settings.log_level)
     # Imported only now, so --help and configuration errors answer fast.
     from flight_server.service import StartupError
@@ -98,7 +97,7 @@ def serve(config_file: Path | None, **flags: object) -> None:
     try:
         run_server(settings)
     except StartupError as exc:
-        _fail(f"cannot start: {exc}", code=1)
+        fail(f"cannot start: {exc}", code=1)
 
 
 @main.command("hash-password")
@@ -131,7 +130,7 @@ def export_command(
     try:
         settings = load_settings(config_file)
     except ConfigError as exc:
-        _fail(f"invalid configuration: {exc}", code=2)
+        fail(f"invalid configuration: {exc}", code=2)
     configure_logging(settings.log_format, settings.log_level)
     from flight_server.engine import QueryError
     from flight_server.export import ExportError, export
@@ -144,7 +143,7 @@ def export_command(
         runtime.refresh()
         provenance = export(runtime, ref, target, rows_per_file=rows_per_file)
     except (ExportError, QueryError, StorageError, OSError, ValueError) as exc:
-        _fail(f"export failed: {_first_line(exc)}", code=1)
+        fail(f"export failed: {first_line(exc)}", code=1)
     for table, counts in provenance["tables"].items():
         click.echo(
             f"{table}: {counts['rows_in']:,} rows in, {counts['duplicates_dropped']:,} "
@@ -173,17 +172,6 @@ def run_server(settings: Settings) -> None:
     log.error("queries did not stop after cancellation; exiting anyway")
     logging.shutdown()
     os._exit(1)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    """One readable line on stderr and a non-zero exit: no traceback for operator mistakes."""
-    click.echo(f"fw-flight-sql: {message}", err=True)
-    sys.exit(code)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 main.add_command(query)

@@ -11,10 +11,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO
 
 import click
 import pyarrow as pa
+
+from flight_server.messages import fail, first_line
 
 #: Rows the ``table`` format shows; the rest are counted, not printed.
 TABLE_ROWS = 1000
@@ -65,7 +67,7 @@ def query(sql: str, fmt: str, output: Path | None, **connection: Any) -> None:
             with _sink(output) as sink:
                 rows = _WRITERS[fmt](reader, sink, _RowCounter())
         except Exception as exc:  # every driver and server failure: one readable line
-            fail(f"query failed: {_one_line(exc)}")
+            fail(f"query failed: {first_line(exc)}")
     if output is not None:
         click.echo(f"{rows:,} rows written to {output}", err=True)
 
@@ -79,7 +81,7 @@ def datasets(as_json: bool, **connection: Any) -> None:
         try:
             listing = client.datasets_status()
         except Exception as exc:
-            fail(f"cannot list datasets: {_one_line(exc)}")
+            fail(f"cannot list datasets: {first_line(exc)}")
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
@@ -101,12 +103,6 @@ def datasets(as_json: bool, **connection: Any) -> None:
         click.echo(_aligned(("catalog", "schema", "reason"), skipped))
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """One readable line on stderr and a non-zero exit."""
-    click.echo(f"fw-flight-sql: {message}", err=True)
-    sys.exit(code)
-
-
 @contextmanager
 def _client(connection: dict[str, Any]) -> Iterator[Any]:
     try:
@@ -121,7 +117,7 @@ def _client(connection: dict[str, Any]) -> Iterator[Any]:
             **connection,
         )
     except Exception as exc:
-        fail(f"cannot connect: {_one_line(exc)}")
+        fail(f"cannot connect: {first_line(exc)}")
     with client:
         yield client
 
@@ -212,8 +208,3 @@ def _aligned(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

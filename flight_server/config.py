@@ -21,6 +21,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from flight_server.messages import first_line
+
 ENV_PREFIX = "FW_FLIGHT_SQL_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 
@@ -244,10 +246,4 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
         ]
         raise ConfigError("; ".join(problems)) from None
     except (OSError, SettingsError, ValueError) as exc:
-        raise ConfigError(_first_line(exc)) from None
-
-
-def _first_line(exc: Exception) -> str:
-    """A parser's message without its multi-line context (which may quote file contents)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+        raise ConfigError(first_line(exc)) from None

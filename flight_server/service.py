@@ -15,6 +15,7 @@ from flight_server.auth import ExposureError, check_exposure
 from flight_server.auth.setup import anonymous_enabled
 from flight_server.config import Settings, TlsSettings
 from flight_server.flightsql.server import FlightSqlServer
+from flight_server.messages import first_line
 from flight_server.ops import CallMiddlewareFactory, OpsServer, Readiness, Telemetry
 from flight_server.runtime import Runtime
 
@@ -91,7 +92,7 @@ class Service:
         try:
             self.runtime.refresh()
         except Exception as exc:
-            raise StartupError(f"cannot load the catalog: {_one_line(exc)}") from None
+            raise StartupError(f"cannot load the catalog: {first_line(exc)}") from None
 
     def _start_flight(self) -> FlightSqlServer:
         settings = self.settings
@@ -105,7 +106,8 @@ class Service:
                 **self._tls,
             )
         except (OSError, pa.ArrowException) as exc:
-            raise StartupError(f"cannot serve Flight SQL on {location}: {_one_line(exc)}") from None
+            reason = first_line(exc)
+            raise StartupError(f"cannot serve Flight SQL on {location}: {reason}") from None
 
 
 def _check_exposure(settings: Settings) -> None:
@@ -139,8 +141,3 @@ def _read(path: Path) -> bytes:
 def _url_host(host: str) -> str:
     """IPv6 literals go in brackets inside URLs."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
