@@ -10,10 +10,18 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +35,16 @@ ENV_PREFIX = "FW_FLIGHT_SQL_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 
 
+def _schema_name(value: str) -> str:
+    """A name served as a schema: ``@`` separates pinned versions and ``.`` qualifies names."""
+    if not value or "@" in value or "." in value:
+        raise ValueError(f"name {value!r} must be non-empty without '@' or '.'")
+    return value
+
+
+SchemaName = Annotated[str, AfterValidator(_schema_name)]
+
+
 class _Section(BaseModel):
     """A nested settings block: a mistyped key is an error, not silently ignored."""
 
@@ -36,17 +54,10 @@ class _Section(BaseModel):
 class DatasetSettings(_Section):
     """A dataset served without Flywheel: a name and where it lives."""
 
-    name: str
+    name: SchemaName
     location: str
     catalog: str | None = None
     options: dict[str, SecretStr] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        if not value or "@" in value or "." in value:
-            raise ValueError(f"dataset name {value!r} must be non-empty without '@' or '.'")
-        return value
 
 
 class CentreSettings(_Section):
@@ -63,18 +74,11 @@ class FederatedSettings(_Section):
     served dataset, or a storage location (a URL or path, or ``{location, options}``).
     """
 
-    name: str
+    name: SchemaName
     catalog: str = "federated"
     centres: dict[str, str | CentreSettings] = Field(min_length=1)
     #: ``{table: [field, ...]}``: rows are duplicates when all these fields are equal.
     criteria: dict[str, list[str]] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        if not value or "@" in value or "." in value:
-            raise ValueError(f"federated name {value!r} must be non-empty without '@' or '.'")
-        return value
 
     @field_validator("criteria")
     @classmethod
