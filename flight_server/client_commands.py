@@ -15,6 +15,8 @@ from typing import Any, BinaryIO
 
 import click
 import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from flight_server.messages import fail, first_line
 
@@ -154,13 +156,16 @@ class _RowCounter:
         return self.rows
 
 
-def _write_csv(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
-    import pyarrow.csv as csv
+def _write_with(writer_type: type) -> Callable[[pa.RecordBatchReader, BinaryIO, _RowCounter], int]:
+    """A writer for formats pyarrow streams batch by batch (CSV, Parquet)."""
 
-    with csv.CSVWriter(sink, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(counter.add(batch))
-    return counter.close()
+    def write(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
+        with writer_type(sink, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(counter.add(batch))
+        return counter.close()
+
+    return write
 
 
 def _write_json(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
@@ -168,15 +173,6 @@ def _write_json(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCount
     for batch in reader:
         for row in counter.add(batch).to_pylist():
             sink.write((json.dumps(row, default=str) + "\n").encode())
-    return counter.close()
-
-
-def _write_parquet(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
-    import pyarrow.parquet as pq
-
-    with pq.ParquetWriter(sink, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(counter.add(batch))
     return counter.close()
 
 
@@ -196,9 +192,9 @@ def _write_table(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCoun
 
 _WRITERS = {
     "table": _write_table,
-    "csv": _write_csv,
+    "csv": _write_with(pa_csv.CSVWriter),
     "json": _write_json,
-    "parquet": _write_parquet,
+    "parquet": _write_with(pq.ParquetWriter),
 }
 
 
