@@ -5,7 +5,6 @@ Separate processes keep the client's GIL out of the server's way, as in producti
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,10 +13,10 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import adbc_driver_flightsql.dbapi as flight_sql
-import pyarrow.flight as flight
+
+from tests.support import flight_process, free_port, server_process
 
 ROAPI = Path(sys.executable).with_name("roapi")
 # A read-only server has no transactions; ADBC warns that autocommit stays on.
@@ -26,28 +25,11 @@ warnings.filterwarnings("ignore", "Cannot disable autocommit")
 
 @contextmanager
 def fw_server(datasets: Mapping[str, str]) -> Iterator[tuple[str, int]]:
-    """fw-flight-sql serving ``datasets`` (name → location); yields its URI and pid.
-
-    Its log goes to a file: a pipe nobody reads fills up after a few hundred query log
-    lines and then blocks the server.
-    """
-    port = _free_port()
+    """fw-flight-sql serving ``datasets`` (name → location); yields its URI and pid."""
     args = [arg for name, where in datasets.items() for arg in ("--dataset", f"{name}={where}")]
-    command = [
-        sys.executable, "-m", "flight_server", "serve",
-        "--host", "127.0.0.1", "--port", str(port), "--ops-port", "0", *args,
-    ]  # fmt: skip
-    with (
-        tempfile.TemporaryFile("w+") as log,
-        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) as proc,
-    ):
-        uri = f"grpc://127.0.0.1:{port}"
-        try:
-            _wait_for_flight(uri, proc, log)
-            yield uri, proc.pid
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    # Reading every footer of the largest benchmark datasets takes a while at start-up.
+    with server_process(*args, timeout=120) as (uri, process):
+        yield uri, process.pid
 
 
 @contextmanager
@@ -57,7 +39,7 @@ def roapi(tables: Mapping[str, Sequence[str]]) -> Iterator[str]:
     ROAPI reads every file of a folder (``_SUCCESS`` markers too), so each table gets a
     folder of links to its parquet files only.
     """
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     with tempfile.TemporaryDirectory(prefix="roapi-") as scratch:
         args = []
         for name, files in tables.items():
@@ -92,31 +74,11 @@ def _roapi_process(args: list[str], ports: list[int]) -> Iterator[str]:
 @contextmanager
 def raw_flight(files: list[str], batch_rows: int) -> Iterator[str]:
     """A bare pyarrow.flight server streaming the files' table from memory; yields its URI."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "benchmarks.rawflight", str(port), str(batch_rows), *files]
-    with tempfile.TemporaryFile("w+") as log, subprocess.Popen(command, stderr=log) as proc:
-        uri = f"grpc://127.0.0.1:{port}"
-        try:
-            _wait_for_flight(uri, proc, log)
-            yield uri
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
-def _wait_for_flight(uri: str, proc: subprocess.Popen, log: IO[str], timeout: float = 120) -> None:
-    """Return once ``uri`` answers ListActions; raise with the log if the process exits."""
-    deadline = time.monotonic() + timeout
-    client = flight.connect(uri)
-    while True:
-        try:
-            client.list_actions(options=flight.FlightCallOptions(timeout=1))
-            return
-        except flight.FlightError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"{proc.args[:4]} did not start:\n{log.read()}") from None
-            time.sleep(0.1)
+    # Loading the table into memory takes a while for the largest sizes.
+    with flight_process(command, port, timeout=120) as (uri, _process):
+        yield uri
 
 
 def peak_rss_bytes(pid: int) -> int:
@@ -148,9 +110,3 @@ def _wait_for_sql(uri: str, proc: subprocess.Popen, sql: str, timeout: float = 1
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,16 +40,32 @@ def running_server(settings: Settings) -> Iterator[str]:
 
 @contextmanager
 def server_process(
-    *args: str, env: dict[str, str] | None = None, read_output: bool = False
+    *args: str, env: dict[str, str] | None = None, read_output: bool = False, timeout: float = 30.0
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``fw-flight-sql serve ARGS`` as a child process; yield its URI and the process.
+    """Run ``fw-flight-sql serve ARGS`` as a child process; yield its URI and the process."""
+    port = free_port()
+    command = [sys.executable, "-m", "flight_server", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--ops-port", "0", *args]
+    with flight_process(
+        command, port, env=env, read_output=read_output, timeout=timeout
+    ) as running:
+        yield running
+
+
+@contextmanager
+def flight_process(
+    command: list[str],
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    read_output: bool = False,
+    timeout: float = 30.0,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run a Flight server ``command`` listening on ``port``; yield its URI once it answers.
 
     With ``read_output`` the server's output is a pipe the caller must keep reading (a full
     pipe blocks the server); otherwise it goes to a file, shown if start-up fails.
     """
-    port = _free_port()
-    command = [sys.executable, "-m", "flight_server", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--ops-port", "0", *args]
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
             command,
@@ -60,7 +77,7 @@ def server_process(
         )
         uri = f"grpc://127.0.0.1:{port}"
         try:
-            _wait_until_serving(uri, process, log)
+            _wait_until_serving(uri, process, log, timeout)
             yield uri, process
         finally:
             process.terminate()
@@ -70,24 +87,21 @@ def server_process(
                 process.kill()
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
+    """A loopback port free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _wait_until_serving(
-    uri: str, process: subprocess.Popen, log: IO[str], timeout: float = 30.0
-) -> None:
+def _wait_until_serving(uri: str, process: subprocess.Popen, log: IO[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     client = flight.connect(uri)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.seek(0)
             output = process.stdout.read() if process.stdout else log.read()
-            raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+            raise RuntimeError(f"{process.args[:4]} exited with {process.returncode}:\n{output}")
         try:
             client.list_actions(options=flight.FlightCallOptions(timeout=1))
             return
@@ -95,7 +109,8 @@ def _wait_until_serving(
             return  # it answers; the caller authenticates
         except flight.FlightError:
             time.sleep(0.1)
-    raise TimeoutError(f"server at {uri} did not start")
+    log.seek(0)
+    raise TimeoutError(f"server at {uri} did not start:\n{log.read()}")
 
 
 def duckdb_reference(table: GeneratedTable, query: str = "SELECT * FROM t") -> pa.Table:
