@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import fsspec
 import pyarrow as pa
@@ -22,42 +23,58 @@ _MAX_ENTRIES = 200_000
 _READ_CONCURRENCY = 16
 
 
+@dataclass(frozen=True)
+class Footer:
+    """What a table needs from one file's footer."""
+
+    schema: pa.Schema
+    rows: int
+
+
 class FooterCache:
-    """Arrow schemas by (filesystem kind, path, size): data files are written once."""
+    """Footers by (filesystem kind, path, size): data files are written once."""
 
     def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
-        self._schemas: OrderedDict[tuple[str, str, int], pa.Schema] = OrderedDict()
+        self._footers: OrderedDict[tuple[str, str, int], Footer] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
 
-    def schema_groups(
+    def footers(
         self, fs: fsspec.AbstractFileSystem, files: Sequence[tuple[str, int]]
-    ) -> tuple[tuple[str, ...], ...]:
-        """The files grouped by identical schema, groups in order of their first file."""
+    ) -> dict[str, Footer]:
+        """Each file's footer by path, reading only those not cached yet."""
         kind = type(fs).__name__
         keys = [(kind, path, size) for path, size in files]
         with self._lock:
-            missing = [key for key in keys if key not in self._schemas]
+            missing = [key for key in keys if key not in self._footers]
+        fresh: dict[tuple[str, str, int], Footer] = {}
         if missing:
             with ThreadPoolExecutor(min(_READ_CONCURRENCY, len(missing))) as pool:
-                read = pool.map(lambda key: pq.read_schema(key[1], filesystem=fs), missing)
+                read = pool.map(lambda key: _read_footer(fs, key[1]), missing)
                 fresh = dict(zip(missing, read, strict=True))
             with self._lock:
-                self._schemas.update(fresh)
-                while len(self._schemas) > self._max:
-                    self._schemas.popitem(last=False)
-        else:
-            fresh = {}
-        groups: dict[pa.Schema, list[str]] = {}
-        for key in keys:
-            schema = fresh[key] if key in fresh else self._cached(key)
-            groups.setdefault(schema.remove_metadata(), []).append(key[1])
-        return tuple(tuple(paths) for paths in groups.values())
+                self._footers.update(fresh)
+                while len(self._footers) > self._max:
+                    self._footers.popitem(last=False)
+        return {key[1]: fresh[key] if key in fresh else self._cached(key) for key in keys}
 
-    def _cached(self, key: tuple[str, str, int]) -> pa.Schema:
+    def _cached(self, key: tuple[str, str, int]) -> Footer:
         with self._lock:
-            self._schemas.move_to_end(key)
-            return self._schemas[key]
+            self._footers.move_to_end(key)
+            return self._footers[key]
+
+
+def schema_groups(footers: Mapping[str, Footer]) -> tuple[tuple[str, ...], ...]:
+    """The files grouped by identical schema, groups in order of their first file."""
+    groups: dict[pa.Schema, list[str]] = {}
+    for path, footer in footers.items():
+        groups.setdefault(footer.schema.remove_metadata(), []).append(path)
+    return tuple(tuple(paths) for paths in groups.values())
+
+
+def _read_footer(fs: fsspec.AbstractFileSystem, path: str) -> Footer:
+    metadata = pq.read_metadata(path, filesystem=fs)
+    return Footer(metadata.schema.to_arrow_schema(), metadata.num_rows)
 
 
 FOOTERS = FooterCache()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import fsspec
 
-from flight_server.catalog.footers import FOOTERS
+from flight_server.catalog.footers import FOOTERS, Footer, schema_groups
 from flight_server.catalog.model import Table, Version
 from flight_server.catalog.timestamps import parse_created
 
@@ -159,7 +159,7 @@ def _build_version(
         schema = schemas.get(folder.schema_files.get(name, ""))
         tables[name] = _build_table(
             name,
-            FOOTERS.schema_groups(fs, sorted(files)),
+            FOOTERS.footers(fs, sorted(files)),
             name in folder.hive_tables,
             schema if isinstance(schema, dict) else {},
             described.get(name) if isinstance(described.get(name), dict) else {},
@@ -175,7 +175,7 @@ def _build_version(
 
 
 def _build_table(
-    name: str, groups: tuple[tuple[str, ...], ...], hive: bool, schema: dict, described: dict
+    name: str, footers: Mapping[str, Footer], hive: bool, schema: dict, described: dict
 ) -> Table:
     """Remarks come from the schema file first, then from the description's table entry."""
     column_remarks: dict[str, str] = {}
@@ -189,10 +189,12 @@ def _build_table(
                 if isinstance(text, str) and text:
                     column_remarks[column] = text
     remarks = schema.get("description") or described.get("description")
+    groups = schema_groups(footers)
     return Table(
         name=name,
         files=tuple(path for group in groups for path in group),
         file_groups=groups,
+        file_rows={path: footer.rows for path, footer in footers.items()},
         hive_partitioned=hive,
         remarks=remarks if isinstance(remarks, str) and remarks else None,
         column_remarks=column_remarks,

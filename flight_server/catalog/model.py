@@ -15,12 +15,14 @@ from flight_server.storage import Location
 class Table:
     """One dataset table: its data files and the remarks its schema file gives.
 
-    ``file_groups`` partitions ``files`` into groups of identical parquet schema.
+    ``file_groups`` partitions ``files`` into groups of identical parquet schema;
+    ``file_rows`` is each file's row count, both from the footers read once per file.
     """
 
     name: str
     files: tuple[str, ...]
     file_groups: tuple[tuple[str, ...], ...]
+    file_rows: Mapping[str, int]
     hive_partitioned: bool = False
     remarks: str | None = None
     column_remarks: Mapping[str, str] = field(default_factory=dict)

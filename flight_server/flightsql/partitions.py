@@ -7,12 +7,8 @@ footers, read once per file (dataset versions never change their files).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import pyarrow.parquet as pq
 
 from flight_server.catalog.model import Dataset, Snapshot, Table, served_schemas
 from flight_server.engine import ErrorKind, QueryError
@@ -48,29 +44,6 @@ def find_table(snapshot: Snapshot, path: Sequence[bytes | str]) -> TableRef:
         if ref.path == parts:
             return ref
     raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(parts)} does not exist")
-
-
-class FooterCache:
-    """Row counts of parquet files, bounded, keyed by dataset and path."""
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self._limit = limit
-        self._rows: OrderedDict[tuple[str, str, str], int] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def rows(self, dataset: Dataset, path: str) -> int:
-        key = (dataset.catalog, dataset.name, path)
-        with self._lock:
-            if key in self._rows:
-                self._rows.move_to_end(key)
-                return self._rows[key]
-        with dataset.filesystem.open(path, "rb") as handle:
-            count = pq.ParquetFile(handle).metadata.num_rows
-        with self._lock:
-            self._rows[key] = count
-            while len(self._rows) > self._limit:
-                self._rows.popitem(last=False)
-        return count
 
 
 def balanced_groups(

@@ -100,7 +100,6 @@ class FlightSqlServer(flight.FlightServerBase):
         self._sessions = SessionStore()
         self._running = RunningQueries()
         self._puller = Puller(_PULL_WORKERS)
-        self._footers = partitions.FooterCache()
         self._actions: dict[str, Callable[[flight.ServerCallContext, bytes], list[bytes]]] = {
             "CreatePreparedStatement": self._create_prepared_statement,
             "ClosePreparedStatement": self._close_prepared_statement,
@@ -311,7 +310,7 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         """A table's schema, row count and one endpoint per balanced group of its files."""
         ref = partitions.find_table(self._snapshot(context), descriptor.path)
-        sizes = [(path, self._footers.rows(ref.dataset, path)) for path in ref.table.files]
+        sizes = [(path, ref.table.file_rows[path]) for path in ref.table.files]
         caller = self._caller(context).user
         endpoints = [
             flight.FlightEndpoint(
