@@ -53,7 +53,7 @@ class SignedTokens:
         return payload
 
     def _mac(self, raw: bytes) -> bytes:
-        return hmac.new(self._secret, self._domain + raw, hashlib.sha256).digest()
+        return hmac.digest(self._secret, self._domain + raw, hashlib.sha256)
 
 
 def _b64(data: bytes) -> bytes:

@@ -6,12 +6,15 @@ import adbc_driver_flightsql.dbapi as flight_sql
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 from flightsql import FlightSQLClient
 from flightsql import connect as dbapi_connect
 
 from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import GeneratedDataset
+from flight_server.flightsql import commands
+from flight_server.flightsql import flight_sql_pb2 as pb
 from tests.conftest import TEST_TOKEN
 from tests.support import duckdb_reference, running_server
 
@@ -44,6 +47,44 @@ def test_types_round_trip(conn: flight_sql.Connection) -> None:
     assert types["operator"] == pa.utf8()
     assert pa.types.is_list(types["tags"]) and types["tags"].value_type == pa.utf8()
     assert types["completed"] == pa.bool_()
+
+
+# One column of each kind of DuckDB type, including names and types whose spelling needs
+# quoting, so planning's schema is checked against what execution streams.
+EVERY_TYPE = (
+    "SELECT 1::TINYINT a, 2::UTINYINT b, 3::HUGEINT c, 4::UHUGEINT d, 1.5::DECIMAL(18,3) e, "
+    " 2.5::DECIMAL(38,10) f, 'x'::VARCHAR g, 'y'::BLOB h, uuid() i, INTERVAL 3 DAY j, "
+    " TIMESTAMPTZ '2024-01-01 00:00:00+00' k, TIMESTAMP_NS '2024-01-01' l, "
+    " TIMESTAMP_S '2024-01-01' m, TIMESTAMP_MS '2024-01-01' n, TIME '10:00' o, "
+    " '10:00:00+01'::TIMETZ p, DATE '2024-01-01' q, "
+    " [1, 2]::INTEGER[] r, [1, 2, 3]::INTEGER[3] s, {'odd \"name\"': 1, 'b c': [true]} t, "
+    " MAP {'k': 1.5} u, 'a'::ENUM('a', 'b c') v, ['b c'::ENUM('a', 'b c')] ve, "
+    " union_value(num := 2)::UNION(num INTEGER, str VARCHAR) w, '101'::BIT x, NULL y, "
+    ' 1::BIGINT "dup", 2 "dup", [{\'a\': NULL::VARCHAR}] z, \'{"a": 1}\'::JSON bb, '
+    ' 1::SMALLINT "odd ""col""" '
+)
+
+
+def test_planned_schema_is_the_streamed_schema_for_every_type(server_uri: str) -> None:
+    client = flight.connect(server_uri)
+    for query in (EVERY_TYPE, f"SELECT * FROM local.proj1.sessions, ({EVERY_TYPE}) LIMIT 1"):
+        descriptor = flight.FlightDescriptor.for_command(
+            commands.pack(pb.CommandStatementQuery(query=query))
+        )
+        info = client.get_flight_info(descriptor)
+        streamed = client.do_get(info.endpoints[0].ticket).read_all()
+        assert streamed.num_rows == 1
+        assert info.schema.equals(streamed.schema), query
+        # ENUMs arrive as their strings (a stream of dictionaries is refused by clients).
+        assert streamed.select(["v", "ve"]).to_pylist() == [{"v": "a", "ve": ["b c"]}]
+        # A second plan with other literals of the same types reuses the first; still exact.
+        renamed = query.replace("1::TINYINT a", "7::TINYINT a")
+        again = client.get_flight_info(
+            flight.FlightDescriptor.for_command(
+                commands.pack(pb.CommandStatementQuery(query=renamed))
+            )
+        )
+        assert again.schema.equals(streamed.schema)
 
 
 def test_nulls_and_empty_strings_survive(

@@ -207,6 +207,21 @@ def test_other_callers_tables_are_unreachable(
         assert catalog not in str(error).replace(sql, "") or "does not exist" in str(error)
 
 
+@pytest.mark.parametrize("prepared", [False, True])
+def test_a_statement_its_owner_just_ran_stays_unreachable_for_others(
+    server: Server, prepared: bool
+) -> None:
+    # The server reuses what it learnt from parsing and planning a statement; none of it
+    # may carry one caller's access over to another caller sending the same text.
+    catalog, schema = OWN["alice"]
+    sql = f"SELECT count(*) AS n FROM {catalog}.{schema}.sessions"
+    with connect(server, "alice") as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        assert cur.fetch_arrow_table()["n"][0].as_py() > 0
+    error = adbc_error(server, "bo", sql, prepared)
+    assert error.status_code == adbc_driver_manager.AdbcStatusCode.NOT_FOUND
+
+
 def _statement_ticket(server: Server, who: str, sql: str) -> bytes:
     client = flight.connect(server.uri)
     descriptor = flight.FlightDescriptor.for_command(

@@ -12,10 +12,12 @@ import pyarrow as pa
 
 from flight_server.catalog.model import Dataset, DerivedTable, Snapshot, Table, served_schemas
 from flight_server.config import EngineSettings
+from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
-from flight_server.engine.guard import TableAccess, TableKey, check_query
+from flight_server.engine.guard import Analysis, TableAccess, TableKey, analyse, authorise
 from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident
+from flight_server.lru import LruCache
 from flight_server.storage.anchored import anchored, protocol_for
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,10 @@ _AFTER_OPEN = (
     "SET parquet_metadata_cache = true",
     "SET lock_configuration = true",
 )
+
+#: Longer statements are analysed and planned afresh each time, so caches keyed by SQL
+#: text stay small however large the statements callers send.
+MAX_CACHED_SQL = 16_384
 
 #: Called with each query's SQL and execution as it starts; returns the execution to run
 #: (the ops telemetry wraps it to count rows and bytes and to log the query's end).
@@ -112,6 +118,11 @@ class Engine:
         self._lock = threading.Lock()
         self._views: dict[tuple[str, str, str], str] = {}
         self._schema_cache: dict[tuple[str, str, str], Plan] = {}
+        # Parsing and checking a query's shape, and turning DuckDB types into Arrow, each
+        # cost about a millisecond; both depend only on their inputs, so they are reused.
+        self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(1024)
+        self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
+        self._served: tuple[object, frozenset[TableKey]] = (None, frozenset())
         self._registered: dict[str, object] = {}
 
     # -- publishing -------------------------------------------------------------------------
@@ -210,8 +221,12 @@ class Engine:
             count = _parameter_count(cursor, sql) if ("?" in sql or "$" in sql) else 0
             values = list(parameters) if parameters is not None else [None] * count
             relation = cursor.sql(sql, params=values or None)
-            schema = relation.limit(0).to_arrow_table().schema
-            return Plan(schema, tuple(str(t) for t in relation.types), count)
+            type_names = tuple(str(t) for t in relation.types)
+            signature = tuple(zip(relation.columns, type_names, strict=True))
+            schema = self._arrow_schemas.get_or_make(
+                signature, lambda: _arrow_schema(cursor, relation, signature)
+            )
+            return Plan(schema, type_names, count)
         except duckdb.Error as exc:
             raise classify(exc) from None
 
@@ -277,13 +292,23 @@ class Engine:
     def _checked_cursor(self, sql: str, context: QueryContext) -> duckdb.DuckDBPyConnection:
         """A fresh cursor, once ``sql`` is known to be one SELECT over readable datasets."""
         cursor = self._cursor(context)
-        access = self._access(context)
-        check_query(cursor, sql, access, context.default_catalog, context.default_schema)
+        defaults = (context.default_catalog, context.default_schema)
+        if len(sql) > MAX_CACHED_SQL:
+            analysis = analyse(cursor, sql, *defaults)
+        else:
+            analysis = self._analyses.get_or_make(
+                (sql, *defaults), lambda: analyse(cursor, sql, *defaults)
+            )
+        authorise(analysis, self._access(context))
         return cursor
 
     def _access(self, context: QueryContext) -> TableAccess:
         """The published views, and which of them the call's caller may read."""
-        served = {(c.casefold(), s.casefold(), t.casefold()) for c, s, t in self._views}
+        views, served = self._served
+        if views is not self._views:  # published anew: fold the names once, not per query
+            views = self._views
+            served = frozenset((c.casefold(), s.casefold(), t.casefold()) for c, s, t in views)
+            self._served = (views, served)
         may_read = context.may_read
 
         def readable(key: TableKey) -> bool:
@@ -307,6 +332,29 @@ class Engine:
             except duckdb.Error as exc:
                 raise QueryError(ErrorKind.NOT_FOUND, f"default schema: {exc}") from None
         return cursor
+
+
+def _arrow_schema(
+    cursor: duckdb.DuckDBPyConnection,
+    relation: duckdb.DuckDBPyRelation,
+    signature: tuple[tuple[str, str], ...],
+) -> pa.Schema:
+    """The Arrow schema DuckDB gives columns of these names and types, read from no table.
+
+    Selecting typed NULLs avoids starting the query's scans (a ``LIMIT 0`` of the query
+    itself opens its files). If a type name does not read back as the same type, the
+    query's own ``LIMIT 0`` answers instead, so the schema is always DuckDB's own.
+    """
+    columns = ", ".join(
+        f"CAST(NULL AS {type_name}) AS {quote_ident(name)}" for name, type_name in signature
+    )
+    try:
+        typed_nulls = cursor.sql(f"SELECT {columns} LIMIT 0")
+        if tuple(zip(typed_nulls.columns, map(str, typed_nulls.types), strict=True)) == signature:
+            return without_dictionaries(typed_nulls.to_arrow_table().schema)
+    except duckdb.Error:
+        pass
+    return without_dictionaries(relation.limit(0).to_arrow_table().schema)
 
 
 def _protocol(dataset: Dataset) -> str:

@@ -10,6 +10,7 @@ from contextlib import suppress
 import duckdb
 import pyarrow as pa
 
+from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify
 
 # Flight clients refuse messages over 16 MiB by default (gRPC's limit in ADBC, arrow-go and
@@ -43,7 +44,7 @@ class Execution:
         """Start the first step; its schema is the schema of the whole stream."""
         if self._schema is None:
             self._reader = self._run(*self._steps.pop(0))
-            self._schema = self._reader.schema
+            self._schema = without_dictionaries(self._reader.schema)
         return self._schema
 
     def next_batch(self) -> pa.RecordBatch | None:

@@ -48,14 +48,34 @@ class TableAccess:
     readable: Callable[[TableKey], bool]
 
 
-def check_query(
+@dataclass(frozen=True)
+class TableReference:
+    """A table name as written in a query, with every table DuckDB may bind it to."""
+
+    written: str
+    candidates: tuple[TableKey, ...]
+    #: Spelled like a file path or URL (a replacement scan), not like a table name.
+    path_like: bool
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A query whose shape is allowed, and the tables it names.
+
+    It depends only on the text and the call's defaults, never on the caller, so it can
+    be reused for any caller; ``authorise`` then asks about this caller's tables.
+    """
+
+    tables: tuple[TableReference, ...]
+
+
+def analyse(
     connection: duckdb.DuckDBPyConnection,
     sql: str,
-    access: TableAccess,
     default_catalog: str | None = None,
     default_schema: str | None = None,
-) -> None:
-    """Raise ``QueryError`` unless ``sql`` is one SELECT reading only readable tables.
+) -> Analysis:
+    """The tables ``sql`` reads; ``QueryError`` unless it is one SELECT of an allowed shape.
 
     ``connection`` is only used to parse; nothing in ``sql`` is run.
     """
@@ -65,8 +85,23 @@ def check_query(
         (default_catalog or _DEFAULT_CATALOG).casefold(),
         (default_schema or _DEFAULT_SCHEMA).casefold(),
     )
+    tables = []
     for node, ctes in _walk(tree):
-        _check_node(node, ctes, access, defaults)
+        reference = _check_node(node, ctes, defaults)
+        if reference is not None:
+            tables.append(reference)
+    return Analysis(tuple(tables))
+
+
+def authorise(analysis: Analysis, access: TableAccess) -> None:
+    """Raise ``QueryError`` unless every table the query names is one the caller may read."""
+    for table in analysis.tables:
+        if any(access.served(key) and not access.readable(key) for key in table.candidates):
+            raise _missing(table)
+        if not any(access.readable(key) for key in table.candidates):
+            if table.path_like:
+                raise QueryError(ErrorKind.PERMISSION, "reading files is not allowed")
+            raise _missing(table)
 
 
 def _check_statement_kind(connection: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -125,42 +160,45 @@ def _walk(tree: dict[str, Any]) -> Iterator[tuple[dict[str, Any], frozenset[str]
 
 
 def _check_node(
-    node: dict[str, Any], ctes: frozenset[str], access: TableAccess, defaults: tuple[str, str]
-) -> None:
+    node: dict[str, Any], ctes: frozenset[str], defaults: tuple[str, str]
+) -> TableReference | None:
+    """Refuse a node of a forbidden kind; a table it names, if it names one."""
     if node.get("class") == "FUNCTION":
         name = str(node.get("function_name", "")).casefold()
         if name in _REFUSED_SCALAR_FUNCTIONS:
             raise QueryError(ErrorKind.PERMISSION, f"function {name} is not allowed")
-        return
+        return None
     if "class" in node or "alias" not in node or "sample" not in node:
-        return  # not a table reference
+        return None  # not a table reference
     kind = node.get("type")
     if kind == "BASE_TABLE":
-        _check_table(node, ctes, access, defaults)
-    elif kind == "TABLE_FUNCTION":
+        return _table_reference(node, ctes, defaults)
+    if kind == "TABLE_FUNCTION":
         _check_table_function(node.get("function") or {})
     elif kind == "SHOW_REF":
         if node.get("query") is None:  # SHOW TABLES / DATABASES list the whole server
             raise QueryError(ErrorKind.PERMISSION, "SHOW is not allowed; use the catalog listings")
     elif kind not in _PLAIN_REFERENCES:
         raise QueryError(ErrorKind.PERMISSION, f"{kind} table references are not allowed")
+    return None
 
 
-def _check_table(
-    node: dict[str, Any], ctes: frozenset[str], access: TableAccess, defaults: tuple[str, str]
-) -> None:
+def _table_reference(
+    node: dict[str, Any], ctes: frozenset[str], defaults: tuple[str, str]
+) -> TableReference | None:
+    """The table a BASE_TABLE node names, or None for a CTE of the query itself."""
     catalog = str(node.get("catalog_name") or "").casefold()
     schema = str(node.get("schema_name") or "").casefold()
     table = str(node.get("table_name") or "").casefold()
     if not catalog and not schema and table in ctes:
-        return
-    candidates = _candidates(catalog, schema, table, defaults)
-    if any(access.served(key) and not access.readable(key) for key in candidates):
-        raise _missing(node)
-    if not any(access.readable(key) for key in candidates):
-        if not catalog and not schema and _PATH_CHARACTERS & set(table):
-            raise QueryError(ErrorKind.PERMISSION, "reading files is not allowed")
-        raise _missing(node)
+        return None
+    written = ".".join(
+        str(part)
+        for part in (node.get("catalog_name"), node.get("schema_name"), node.get("table_name"))
+        if part
+    )
+    path_like = not catalog and not schema and bool(_PATH_CHARACTERS & set(table))
+    return TableReference(written, tuple(_candidates(catalog, schema, table, defaults)), path_like)
 
 
 def _candidates(catalog: str, schema: str, table: str, defaults: tuple[str, str]) -> list[TableKey]:
@@ -172,14 +210,9 @@ def _candidates(catalog: str, schema: str, table: str, defaults: tuple[str, str]
     return [(defaults[0], defaults[1], table)]
 
 
-def _missing(node: dict[str, Any]) -> QueryError:
+def _missing(table: TableReference) -> QueryError:
     # The same answer for hidden and absent tables, so probing reveals nothing.
-    name = ".".join(
-        part
-        for part in (node.get("catalog_name"), node.get("schema_name"), node.get("table_name"))
-        if part
-    )
-    return QueryError(ErrorKind.NOT_FOUND, f"table {name} does not exist")
+    return QueryError(ErrorKind.NOT_FOUND, f"table {table.written} does not exist")
 
 
 def _check_table_function(function: dict[str, Any]) -> None:

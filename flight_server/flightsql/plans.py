@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from flight_server.engine import Engine, Plan, QueryContext
+from flight_server.engine.duckdb_engine import MAX_CACHED_SQL
 
 _MAX_PLANS = 1024
 # Short enough that a caller's changed permissions show in schemas soon.
@@ -55,6 +56,8 @@ class PlanCache:
                 self._plans.move_to_end(key)
                 return hit[2]
         plan = self._engine.plan(sql, context, parameters)
+        if len(sql) > MAX_CACHED_SQL:
+            return plan
         with self._lock:
             self._plans[key] = (snapshot, now + self._ttl, plan)
             self._plans.move_to_end(key)
