@@ -7,8 +7,6 @@ defeat partition pruning.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +14,8 @@ from dataclasses import dataclass
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from flight_server.lru import LruCache
 
 # Footers are small; this bounds the cache to a few hundred MB in the worst case.
 _MAX_ENTRIES = 200_000
@@ -35,33 +35,22 @@ class FooterCache:
     """Footers by (filesystem kind, path, size): data files are written once."""
 
     def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
-        self._footers: OrderedDict[tuple[str, str, int], Footer] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()
+        self._footers: LruCache[tuple[str, str, int], Footer] = LruCache(max_entries)
 
     def footers(
         self, fs: fsspec.AbstractFileSystem, files: Sequence[tuple[str, int]]
     ) -> dict[str, Footer]:
         """Each file's footer by path, reading only those not cached yet."""
         kind = type(fs).__name__
-        keys = [(kind, path, size) for path, size in files]
-        with self._lock:
-            missing = [key for key in keys if key not in self._footers]
-        fresh: dict[tuple[str, str, int], Footer] = {}
+        found = {(kind, path, size): self._footers.get((kind, path, size)) for path, size in files}
+        missing = [key for key, footer in found.items() if footer is None]
         if missing:
             with ThreadPoolExecutor(min(_READ_CONCURRENCY, len(missing))) as pool:
                 read = pool.map(lambda key: _read_footer(fs, key[1]), missing)
-                fresh = dict(zip(missing, read, strict=True))
-            with self._lock:
-                self._footers.update(fresh)
-                while len(self._footers) > self._max:
-                    self._footers.popitem(last=False)
-        return {key[1]: fresh[key] if key in fresh else self._cached(key) for key in keys}
-
-    def _cached(self, key: tuple[str, str, int]) -> Footer:
-        with self._lock:
-            self._footers.move_to_end(key)
-            return self._footers[key]
+                for key, footer in zip(missing, read, strict=True):
+                    found[key] = footer
+                    self._footers.put(key, footer)
+        return {key[1]: footer for key, footer in found.items() if footer is not None}
 
 
 def schema_groups(footers: Mapping[str, Footer]) -> tuple[tuple[str, ...], ...]:

@@ -15,14 +15,13 @@ fetch data and nothing else.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
 from fsspec.implementations.dirfs import DirFileSystem
 
+from flight_server.lru import LruCache
 from flight_server.storage.tails import TailCache, TailCachedFile
 
 # File info entries kept per dataset; enough for the files of many versions.
@@ -41,21 +40,16 @@ class _Anchored(DirFileSystem):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._infos: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._infos_lock = threading.Lock()
+        self._infos: LruCache[str, dict[str, Any]] = LruCache(_MAX_INFO)
         self._tails = TailCache()
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        with self._infos_lock:
-            cached = self._infos.get(path)
+        cached = self._infos.get(path)
         if cached is not None:
             return cached
         info = super().info(path, **kwargs)
         if info.get("type") == "file":
-            with self._infos_lock:
-                self._infos[path] = info
-                while len(self._infos) > _MAX_INFO:
-                    self._infos.popitem(last=False)
+            self._infos.put(path, info)
         return info
 
     def size(self, path: str) -> int:
