@@ -139,7 +139,9 @@ def export_command(
 
     try:
         target = parse_location(url, options)
-        runtime = Runtime(settings)
+        # An export reads each table once: copying them into the table cache would only cost.
+        engine = settings.engine.model_copy(update={"cache_bytes": None})
+        runtime = Runtime(settings.model_copy(update={"engine": engine}))
         runtime.refresh()
         provenance = export(runtime, ref, target, rows_per_file=rows_per_file)
     except (ExportError, QueryError, StorageError, OSError, ValueError) as exc:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -96,6 +97,10 @@ class EngineSettings(_Section):
     memory_limit: str | None = None
     temp_directory: str = "/tmp/fw-flight-sql"
     batch_rows: int = Field(default=122_880, ge=1024)
+    #: Disk budget of the hot table cache (``2GiB``, ``500MB``); None or 0 turns it off.
+    cache_bytes: ByteSize | None = None
+    #: Where the hot table cache keeps its DuckDB database file.
+    cache_directory: str = "/tmp/fw-flight-sql/cache"
 
 
 class FlywheelSettings(_Section):

@@ -87,8 +87,9 @@ class Runtime:
         return thread
 
     def stop(self) -> None:
-        """Stop background refreshing."""
+        """Stop background work: refreshing, and copying tables into the engine's cache."""
         self._stop.set()
+        self.engine.close()
 
     def _refresh_forever(self, interval: float) -> None:
         while not self._stop.wait(interval):

@@ -38,7 +38,10 @@ class Service:
         # Files first: a missing certificate fails before anything listens.
         self._tls = _tls_options(settings.tls) if settings.tls else {}
         self.telemetry = Telemetry()
-        self.runtime = Runtime(settings, self.telemetry.watch)
+        try:
+            self.runtime = Runtime(settings, self.telemetry.watch)
+        except OSError as exc:  # the table cache's directory
+            raise StartupError(first_line(exc)) from None
         self.readiness = Readiness(self.runtime)
         # The ops port comes first so probes can tell "starting" from "dead" during a long load.
         self.ops = self._start_ops() if settings.ops_port is not None else None

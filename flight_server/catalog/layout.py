@@ -160,6 +160,7 @@ def _build_version(
         tables[name] = _build_table(
             name,
             FOOTERS.footers(fs, sorted(files)),
+            dict(files),
             name in folder.hive_tables,
             schema if isinstance(schema, dict) else {},
             described.get(name) if isinstance(described.get(name), dict) else {},
@@ -175,7 +176,12 @@ def _build_version(
 
 
 def _build_table(
-    name: str, footers: Mapping[str, Footer], hive: bool, schema: dict, described: dict
+    name: str,
+    footers: Mapping[str, Footer],
+    sizes: Mapping[str, int],
+    hive: bool,
+    schema: dict,
+    described: dict,
 ) -> Table:
     """Remarks come from the schema file first, then from the description's table entry."""
     column_remarks: dict[str, str] = {}
@@ -198,4 +204,5 @@ def _build_table(
         hive_partitioned=hive,
         remarks=remarks if isinstance(remarks, str) and remarks else None,
         column_remarks=column_remarks,
+        file_bytes={path: sizes[path] for path in footers},
     )

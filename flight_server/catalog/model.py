@@ -16,7 +16,8 @@ class Table:
     """One dataset table: its data files and the remarks its schema file gives.
 
     ``file_groups`` partitions ``files`` into groups of identical parquet schema;
-    ``file_rows`` is each file's row count, both from the footers read once per file.
+    ``file_rows`` is each file's row count, both from the footers read once per file;
+    ``file_bytes`` is each file's size, from the listing.
     """
 
     name: str
@@ -26,6 +27,7 @@ class Table:
     hive_partitioned: bool = False
     remarks: str | None = None
     column_remarks: Mapping[str, str] = field(default_factory=dict)
+    file_bytes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

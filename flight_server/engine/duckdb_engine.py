@@ -17,6 +17,7 @@ from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
 from flight_server.engine.guard import Analysis, TableAccess, TableKey, analyse, authorise
 from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident
+from flight_server.engine.table_cache import CacheSource, CacheStats, TableCache
 from flight_server.lru import LruCache
 from flight_server.storage.anchored import anchored, protocol_for
 
@@ -124,6 +125,11 @@ class Engine:
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
         self._served: tuple[object, frozenset[TableKey]] = (None, frozenset())
         self._registered: dict[str, object] = {}
+        self._table_cache = (
+            TableCache(self._db, self._lock, settings.cache_directory, settings.cache_bytes)
+            if settings.cache_bytes
+            else None
+        )
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -132,12 +138,16 @@ class Engine:
 
         Unchanged views are left alone; queries already running keep the files they bound.
         """
-        wanted = {
-            (dataset.catalog, schema, table.name): self._view_sql(dataset, table)
+        sources = {
+            (dataset.catalog, schema, table.name): CacheSource(
+                self._view_sql(dataset, table),
+                tuple(table.file_bytes.get(path, 0) for path in table.files),
+            )
             for dataset in snapshot.datasets
             for schema, version in served_schemas(dataset)
             for table in version.tables.values()
         }
+        wanted = {key: source.sql for key, source in sources.items()}
         for schema in snapshot.derived:
             for derived in schema.tables:
                 wanted[(schema.catalog, schema.name, derived.name)] = self._derived_sql(derived)
@@ -164,6 +174,8 @@ class Engine:
             for catalog, schema in {key[:2] for key in self._views} - live_schemas:
                 self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
             self._views = wanted
+            if self._table_cache:
+                self._table_cache.publish(sources)
 
     def _register_filesystems(self, snapshot: Snapshot) -> None:
         """Give each remote dataset's filesystem to DuckDB under its own protocol."""
@@ -209,13 +221,31 @@ class Engine:
         )
         return f"WITH {bindings} {derived.sql}"
 
+    # -- hot table cache --------------------------------------------------------------------
+
+    def cache_settled(self) -> bool:
+        """Whether the table cache has nothing queued or being copied (always, when off).
+
+        Lets benchmarks and tests wait until the tables they queried are warm.
+        """
+        return self._table_cache is None or self._table_cache.settled()
+
+    def cache_stats(self) -> CacheStats:
+        """Tables and bytes the table cache holds, and tables queued (zeros when off)."""
+        return self._table_cache.stats() if self._table_cache else CacheStats(0, 0, 0)
+
+    def close(self) -> None:
+        """Stop background copying into the table cache; running queries are not affected."""
+        if self._table_cache:
+            self._table_cache.close()
+
     # -- queries ----------------------------------------------------------------------------
 
     def plan(
         self, sql: str, context: QueryContext, parameters: Sequence[object] | None = None
     ) -> Plan:
         """Result schema, DuckDB type names and parameter count of ``sql``, without running it."""
-        cursor = self._checked_cursor(sql, context)
+        cursor, _reads = self._checked_cursor(sql, context)
         try:
             # Without a "?" or "$" anywhere there can be no placeholder: skip the probe.
             count = _parameter_count(cursor, sql) if ("?" in sql or "$" in sql) else 0
@@ -237,7 +267,11 @@ class Engine:
         parameter_rows: Sequence[Sequence[object]] | None = None,
     ) -> Execution:
         """A query ready to run once per parameter row (once if there are none)."""
-        cursor = self._checked_cursor(sql, context)
+        cursor, reads = self._checked_cursor(sql, context)
+        if self._table_cache:
+            # Only running queries count as use: planning and catalog listings of every
+            # table (a BI tool connecting) must not queue copies of everything.
+            self._table_cache.touch(reads)
         rows = list(parameter_rows) if parameter_rows else [None]
         execution = Execution(cursor, [(sql, row) for row in rows], self._settings.batch_rows)
         return self._watch(sql, execution)
@@ -289,8 +323,11 @@ class Engine:
             self._schema_cache[key] = cached
         return cached
 
-    def _checked_cursor(self, sql: str, context: QueryContext) -> duckdb.DuckDBPyConnection:
-        """A fresh cursor, once ``sql`` is known to be one SELECT over readable datasets."""
+    def _checked_cursor(
+        self, sql: str, context: QueryContext
+    ) -> tuple[duckdb.DuckDBPyConnection, list[TableKey]]:
+        """A fresh cursor, once ``sql`` is known to be one SELECT over readable datasets,
+        and the served tables it reads."""
         cursor = self._cursor(context)
         defaults = (context.default_catalog, context.default_schema)
         if len(sql) > MAX_CACHED_SQL:
@@ -299,8 +336,10 @@ class Engine:
             analysis = self._analyses.get_or_make(
                 (sql, *defaults), lambda: analyse(cursor, sql, *defaults)
             )
-        authorise(analysis, self._access(context))
-        return cursor
+        access = self._access(context)
+        authorise(analysis, access)
+        reads = [key for t in analysis.tables for key in t.candidates if access.readable(key)]
+        return cursor, reads
 
     def _access(self, context: QueryContext) -> TableAccess:
         """The published views, and which of them the call's caller may read."""

@@ -58,6 +58,21 @@ class OpsServer:
                 "Configured datasets that could not be served.",
                 lambda: len(runtime.snapshot.skipped),
             ),
+            Gauge(
+                "fw_flight_sql_table_cache_tables",
+                "Tables the hot table cache holds (0 when it is off).",
+                lambda: runtime.engine.cache_stats().tables,
+            ),
+            Gauge(
+                "fw_flight_sql_table_cache_bytes",
+                "Disk bytes of the tables the hot table cache holds.",
+                lambda: runtime.engine.cache_stats().bytes,
+            ),
+            Gauge(
+                "fw_flight_sql_table_cache_pending",
+                "Tables queued for copying into the hot table cache.",
+                lambda: runtime.engine.cache_stats().pending,
+            ),
         ]
         self._readiness = readiness
         self._httpd = ThreadingHTTPServer((host, port), self._handler())

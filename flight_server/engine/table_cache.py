@@ -1,0 +1,413 @@
+"""Hot table cache: DuckDB-native copies of the served tables queries use, within a disk budget.
+
+DuckDB answers from its own storage about twice as fast as from parquet, and for datasets
+on object storage a copy removes storage reads once warm. A dataset version's files are
+never rewritten, so a table's content is fixed by its scan: the copy is named after a hash
+of the scan's SQL (which lists the files) and the files' sizes (the footer cache's notion
+of a file), and it stays valid for as long as a view shows that scan.
+
+Copies are made lazily, one at a time, by one background thread: a query never waits for
+one, and until a copy is ready (or when it cannot be made) the view reads the parquet files
+as before. Views are swapped under the engine's lock, so a refresh that changes a view and
+a copy that becomes ready cannot interleave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import count
+from pathlib import Path
+
+import duckdb
+
+from flight_server.engine.guard import TableKey
+from flight_server.engine.sql_text import qualified, quote_literal
+from flight_server.messages import first_line
+
+log = logging.getLogger(__name__)
+
+#: The database copies live in. Users never reach it: the guard only lets queries name
+#: published views, and this database holds none.
+CACHE_DATABASE = "fw_table_cache"
+
+#: A published view as ``(catalog, schema, table)``, spelled as published.
+ViewKey = tuple[str, str, str]
+
+# Distinguishes the cache files of several engines in one process (tests run many).
+_ENGINE_NUMBERS = count()
+# DuckDB refuses to checkpoint while queries that began before the last change still read
+# the cache. A new copy is measured once checkpointed, so the worker retries for a while
+# first; dropped copies' blocks are freed by later attempts.
+_MEASURE_PATIENCE_SECONDS = 2.0
+_MEASURE_RETRY_SECONDS = 0.05
+_CHECKPOINT_RETRY_SECONDS = 5.0
+# How long closing waits for an interrupted copy to unwind.
+_CLOSE_SECONDS = 10.0
+# Copies of the demo tables over 1 MB took 0.7-1.2x their parquet bytes, so a table whose
+# parquet is over twice the budget is never tried.
+_MAX_PARQUET_TO_BUDGET = 2
+
+
+@dataclass(frozen=True)
+class CacheSource:
+    """What a served view scans: its SELECT over parquet, and its files' sizes."""
+
+    sql: str
+    file_bytes: tuple[int, ...]
+
+    @cached_property
+    def identity(self) -> str:
+        """Names the copy: equal scans of equal files have equal content."""
+        sizes = ",".join(str(size) for size in self.file_bytes)
+        return hashlib.sha256(f"{self.sql}\0{sizes}".encode()).hexdigest()
+
+    @cached_property
+    def parquet_bytes(self) -> int:
+        return sum(self.file_bytes)
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What the cache holds now, for metrics."""
+
+    tables: int
+    bytes: int
+    pending: int
+
+
+class TableCache:
+    """Copies of served tables in a DuckDB file attached to the engine's database.
+
+    ``connection`` is the engine's DuckDB connection and ``lock`` the engine's lock that
+    guards it; ``publish`` must be called with that lock held.
+    """
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        lock: threading.Lock,
+        directory: str,
+        max_bytes: int,
+    ) -> None:
+        self._connection = connection
+        self._lock = lock
+        self._max_bytes = max_bytes
+        try:
+            self._path = _fresh_path(Path(directory))
+            connection.execute(f"ATTACH {quote_literal(str(self._path))} AS {CACHE_DATABASE}")
+        except (OSError, duckdb.Error) as exc:
+            # One line for the operator: the setting is wrong, not the server.
+            reason = first_line(exc)
+            raise OSError(f"cannot open the table cache in {directory}: {reason}") from None
+        self._block_bytes = int(
+            connection.execute(
+                "SELECT block_size FROM pragma_database_size() WHERE database_name = ?",
+                [CACHE_DATABASE],
+            ).fetchall()[0][0]
+        )
+        self._worker_cursor = connection.cursor()
+        # Guards everything below; taken after the engine's lock, never before it.
+        self._state = threading.Condition()
+        self._sources: dict[ViewKey, CacheSource] = {}
+        self._identities: dict[TableKey, str] = {}  # case-folded view -> its copy's identity
+        self._views: dict[str, list[ViewKey]] = {}  # identity -> views showing that scan
+        self._cached: OrderedDict[str, int] = OrderedDict()  # bytes; least recently used first
+        self._pointing: dict[ViewKey, str] = {}  # views now reading a copy
+        self._pending: dict[str, None] = {}  # queued identities, oldest first
+        self._building: str | None = None
+        self._failed: set[str] = set()  # not retried until the next publish
+        self._too_big: set[str] = set()  # never retried: their content cannot change
+        self._reclaim = False  # dropped copies' blocks wait for a checkpoint
+        self._closed = False
+        # Runs only while there is work, so an idle engine holds no thread.
+        self._worker: threading.Thread | None = None
+
+    # -- called by the engine ---------------------------------------------------------------
+
+    def publish(self, sources: Mapping[ViewKey, CacheSource]) -> None:
+        """Point each view at its copy if there is one, at its parquet scan otherwise.
+
+        Called with the engine's lock held, after the engine has made its views match the
+        new snapshot; copies no view shows any more are dropped.
+        """
+        with self._state:
+            self._sources = dict(sources)
+            self._identities = {}
+            self._views = {}
+            for key, source in self._sources.items():
+                identity = source.identity
+                self._identities[_folded(key)] = identity
+                self._views.setdefault(identity, []).append(key)
+            for key in set(self._pointing) - set(sources):
+                del self._pointing[key]  # the engine dropped the view
+            for key, source in self._sources.items():
+                cached = source.identity in self._cached
+                self._point(key, source.identity if cached else None)
+            for identity in [i for i in self._cached if i not in self._views]:
+                self._drop(identity)
+            self._pending = {i: None for i in self._pending if i in self._views}
+            self._failed.clear()
+            self._too_big &= set(self._views)
+            self._state.notify_all()
+
+    def touch(self, keys: Iterable[TableKey]) -> None:
+        """Note that a query reads these (case-folded) views: keep or queue their copies."""
+        with self._state:
+            for key in keys:
+                identity = self._identities.get(key)
+                if identity is None:
+                    continue  # not a dataset table (a derived view), or gone
+                if identity in self._cached:
+                    self._cached.move_to_end(identity)
+                elif self._may_queue(identity):
+                    self._pending[identity] = None
+                    self._wake()
+
+    def settled(self) -> bool:
+        """Nothing queued and nothing being copied."""
+        with self._state:
+            return not self._pending and self._building is None
+
+    def stats(self) -> CacheStats:
+        with self._state:
+            return CacheStats(len(self._cached), sum(self._cached.values()), len(self._pending))
+
+    def close(self) -> None:
+        """Stop the worker (interrupting a copy) and remove the cache file.
+
+        Queries still running keep reading their copies: DuckDB holds the file open, and
+        its space returns when the process ends.
+        """
+        with self._state:
+            self._closed = True
+            self._pending.clear()
+            self._state.notify_all()
+            worker = self._worker
+        self._worker_cursor.interrupt()
+        if worker:
+            worker.join(_CLOSE_SECONDS)
+        for path in (self._path, _wal(self._path)):
+            path.unlink(missing_ok=True)
+
+    # -- the worker -------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        """Copy queued tables one at a time, then free dropped copies' blocks; then end."""
+        while True:
+            with self._state:
+                if self._closed or not (self._pending or self._reclaim):
+                    self._worker = None
+                    return
+                identity = next(iter(self._pending), None)
+                if identity is None:
+                    self._reclaim = False
+                else:
+                    del self._pending[identity]
+                    self._building = identity
+                    source = self._sources[self._views[identity][0]]
+            if identity is None:
+                if not self._checkpoint():
+                    with self._state:
+                        self._reclaim = True
+                        self._state.wait(_CHECKPOINT_RETRY_SECONDS)
+                continue
+            built = self._build(identity, source)
+            with self._lock, self._state:
+                self._building = None
+                if built is not None:
+                    self._install(identity, *built)
+
+    def _build(self, identity: str, source: CacheSource) -> tuple[int, bool] | None:
+        """Copy one table: its size in bytes and whether that size is exact, or None on failure.
+
+        The size is exact when the copy was checkpointed: then all of it is in file blocks.
+        Otherwise part of it is still in the WAL, whose growth is added: an upper bound, as
+        the WAL holds data uncompressed.
+        """
+        table = _table(identity)
+        wal_before = _file_bytes(_wal(self._path))
+        try:
+            self._worker_cursor.execute(f"CREATE TABLE {table} AS {source.sql}")
+            exact = self._checkpoint_soon()
+            in_wal = 0 if exact else max(0, _file_bytes(_wal(self._path)) - wal_before)
+            return self._blocks_bytes(identity) + in_wal, exact
+        # Any failure (out of memory or disk, storage errors, an interrupt at close) leaves
+        # the table on parquet; the worker must live on for the other tables.
+        except Exception as exc:
+            with suppress(duckdb.Error):
+                self._worker_cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            with self._state:
+                if not self._closed:
+                    self._failed.add(identity)
+                    log.warning(
+                        "table cache: %s stays on parquet, copying failed: %s",
+                        self._names(identity),
+                        first_line(exc),
+                    )
+            return None
+
+    def _blocks_bytes(self, identity: str) -> int:
+        """Bytes of the file blocks holding the copy's column segments.
+
+        A block shared with another copy counts for both, so this errs on the high side.
+        Segments not checkpointed yet have no block; the caller adds their WAL bytes.
+        """
+        rows = self._worker_cursor.execute(
+            "SELECT count(DISTINCT block) FROM ("
+            " SELECT unnest(list_prepend(block_id, additional_block_ids)) AS block"
+            " FROM pragma_storage_info(?) WHERE persistent) WHERE block >= 0",
+            [f"{CACHE_DATABASE}.main.t_{identity}"],
+        ).fetchall()
+        return int(rows[0][0]) * self._block_bytes
+
+    def _checkpoint_soon(self) -> bool:
+        """Checkpoint, retrying for a short while; whether it happened."""
+        deadline = time.monotonic() + _MEASURE_PATIENCE_SECONDS
+        while not self._checkpoint():
+            with self._state:
+                if self._closed or time.monotonic() >= deadline:
+                    return False
+                self._state.wait(_MEASURE_RETRY_SECONDS)
+        return True
+
+    def _checkpoint(self) -> bool:
+        """Move the cache's WAL into its file and free dropped copies' blocks, if DuckDB can.
+
+        DuckDB refuses while queries read the cache; then both wait for a later attempt.
+        """
+        try:
+            self._worker_cursor.execute(f"CHECKPOINT {CACHE_DATABASE}")
+        except duckdb.Error:
+            return False
+        return True
+
+    # -- called with the engine's lock and ``_state`` held ----------------------------------
+
+    def _install(self, identity: str, size: int, exact: bool) -> None:
+        """Show a finished copy, evicting least recently used ones to stay in the budget."""
+        if self._closed or identity not in self._views:
+            self._drop_table(identity)  # its views changed while it was being copied
+            return
+        if size > self._max_bytes:
+            # Only an exact size rules a copy out for good; an upper bound may be retried.
+            (self._too_big if exact else self._failed).add(identity)
+            self._drop_table(identity)
+            log.info(
+                "table cache: %s needs %d bytes, over the %d-byte budget; it stays on parquet",
+                self._names(identity),
+                size,
+                self._max_bytes,
+            )
+            return
+        while self._cached and sum(self._cached.values()) + size > self._max_bytes:
+            self._drop(next(iter(self._cached)))
+        self._cached[identity] = size
+        for key in self._views[identity]:
+            self._point(key, identity)
+        log.info(
+            "table cache: %s now read from t_%s (%d bytes)", self._names(identity), identity, size
+        )
+
+    def _may_queue(self, identity: str) -> bool:
+        source = self._sources[self._views[identity][0]]
+        return not (
+            self._closed
+            or identity in self._pending
+            or identity == self._building
+            or identity in self._failed
+            or identity in self._too_big
+            or source.parquet_bytes > _MAX_PARQUET_TO_BUDGET * self._max_bytes
+        )
+
+    def _point(self, key: ViewKey, identity: str | None) -> None:
+        """Make view ``key`` read copy ``identity``, or its parquet scan for None."""
+        if self._pointing.get(key) == identity:
+            return
+        body = f"SELECT * FROM {_table(identity)}" if identity else self._sources[key].sql
+        self._connection.execute(f"CREATE OR REPLACE VIEW {qualified(*key)} AS {body}")
+        if identity:
+            self._pointing[key] = identity
+        else:
+            del self._pointing[key]
+
+    def _drop(self, identity: str) -> None:
+        """Evict a copy: its views go back to parquet first, then the table goes."""
+        for key in [k for k, i in self._pointing.items() if i == identity]:
+            self._point(key, None)
+        del self._cached[identity]
+        self._drop_table(identity)
+
+    def _drop_table(self, identity: str) -> None:
+        # Queries that bound the copy before keep reading it (DuckDB's MVCC).
+        self._connection.execute(f"DROP TABLE IF EXISTS {_table(identity)}")
+        self._reclaim = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Start the worker unless it runs; a running one waiting to retry goes on now."""
+        if self._worker is None and not self._closed:
+            self._worker = threading.Thread(target=self._work, name="table-cache", daemon=True)
+            self._worker.start()
+        self._state.notify_all()
+
+    def _names(self, identity: str) -> str:
+        """The views showing a scan, for logs: the first name, and how many more there are."""
+        keys = self._views.get(identity, [])
+        if not keys:
+            return "a table no longer served"
+        more = f" (and {len(keys) - 1} more names)" if len(keys) > 1 else ""
+        return ".".join(keys[0]) + more
+
+
+def _table(identity: str) -> str:
+    return qualified(CACHE_DATABASE, "main", f"t_{identity}")
+
+
+def _folded(key: ViewKey) -> TableKey:
+    return (key[0].casefold(), key[1].casefold(), key[2].casefold())
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _file_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _fresh_path(directory: Path) -> Path:
+    """A new cache file path for this engine, once files of ended processes are removed.
+
+    Nothing persists across restarts: a copy is only trusted by the process that made it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("tables-*.duckdb*"):
+        pid = stale.name.split("-")[1]
+        if pid.isdigit() and not _running(int(pid)):
+            stale.unlink(missing_ok=True)
+    path = directory / f"tables-{os.getpid()}-{next(_ENGINE_NUMBERS)}.duckdb"
+    for leftover in (path, _wal(path)):  # left by a crashed process that had our pid
+        leftover.unlink(missing_ok=True)
+    return path
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
