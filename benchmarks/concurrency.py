@@ -43,7 +43,7 @@ def run(rows: int) -> Section:
     table = scan_table(rows)
     section = Section(f"5. Concurrency: clients scanning {rows:,} rows each at once")
     rates = {}
-    with services.fw_server({"scan": table.root}) as (uri, _pid):
+    with services.fw_server({"scan": table.root}) as (uri, _pid, _ops):
         together(uri, 1)  # warm-up
         for clients in (1, 4, 16):
             runs = [together(uri, clients) for _ in range(2)]

@@ -15,7 +15,7 @@ from benchmarks.scan import adbc_scan
 def peak_during_scan(rows: int) -> tuple[int, int]:
     """A fresh server's RSS before its first query, and its peak RSS after two full scans."""
     table = scan_table(rows)
-    with services.fw_server({"scan": table.root}) as (uri, pid):
+    with services.fw_server({"scan": table.root}) as (uri, pid, _ops):
         idle = services.rss_bytes(pid)
         _seconds, (count, _) = adbc_scan(uri, "SELECT * FROM local.scan.scan", 1)
         assert count == rows, count

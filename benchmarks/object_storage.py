@@ -54,7 +54,7 @@ def run(scan_rows: int, subjects: int) -> Section:
         footers = _footer_offsets(scan, fw)
         query = "&".join(f"{key}={value}" for key, value in options.items())  # taken literally
         datasets = {name: f"s3://{BUCKET}/{name}?{query}" for name in ("scan", "fw")}
-        with services.fw_server(datasets) as (uri, _pid):
+        with services.fw_server(datasets) as (uri, _pid, _ops):
             for label, sql in (
                 (f"scan {scan_rows:,} rows", "SELECT * FROM local.scan.scan"),
                 (f"analytic '{ANALYTIC}'", QUERIES[ANALYTIC].format(**FW_NAMES)),

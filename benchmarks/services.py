@@ -13,23 +13,51 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import adbc_driver_flightsql.dbapi as flight_sql
 
+from flight_server.config import ENV_PREFIX
+from tests.service_support import scrape
 from tests.support import flight_process, free_port, server_process
 
 ROAPI = Path(sys.executable).with_name("roapi")
+#: The table cache budget of the "server + table cache" runs: every benchmark table fits.
+CACHE_BYTES = "4GiB"
 # A read-only server has no transactions; ADBC warns that autocommit stays on.
 warnings.filterwarnings("ignore", "Cannot disable autocommit")
 
 
+class FwServer(NamedTuple):
+    """A running fw-flight-sql: where to query it, its process and its ops port."""
+
+    uri: str
+    pid: int
+    ops_port: int
+
+    def settle_cache(self, timeout: float = 300) -> None:
+        """Wait until the table cache copies nothing (the tables queried so far are warm)."""
+        deadline = time.monotonic() + timeout
+        while scrape(self.ops_port)["fw_flight_sql_table_cache_pending"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the table cache did not settle")
+            time.sleep(0.1)
+
+
 @contextmanager
-def fw_server(datasets: Mapping[str, str]) -> Iterator[tuple[str, int]]:
-    """fw-flight-sql serving ``datasets`` (name → location); yields its URI and pid."""
+def fw_server(datasets: Mapping[str, str], cache_bytes: str | None = None) -> Iterator[FwServer]:
+    """fw-flight-sql serving ``datasets`` (name → location), with its table cache if given."""
+    ops_port = free_port()
     args = [arg for name, where in datasets.items() for arg in ("--dataset", f"{name}={where}")]
-    # Reading every footer of the largest benchmark datasets takes a while at start-up.
-    with server_process(*args, timeout=120) as (uri, process):
-        yield uri, process.pid
+    env = {f"{ENV_PREFIX}ENGINE__CACHE_BYTES": cache_bytes} if cache_bytes else {}
+    with tempfile.TemporaryDirectory(prefix="fw-cache-") as cache_directory:
+        env[f"{ENV_PREFIX}ENGINE__CACHE_DIRECTORY"] = cache_directory
+        # Reading every footer of the largest benchmark datasets takes a while at start-up.
+        with server_process(*args, "--ops-port", str(ops_port), env=env, timeout=120) as (
+            uri,
+            process,
+        ):
+            yield FwServer(uri, process.pid, ops_port)
 
 
 @contextmanager

@@ -223,15 +223,12 @@ class Engine:
 
     # -- hot table cache --------------------------------------------------------------------
 
-    def cache_settled(self) -> bool:
-        """Whether the table cache has nothing queued or being copied (always, when off).
-
-        Lets benchmarks and tests wait until the tables they queried are warm.
-        """
-        return self._table_cache is None or self._table_cache.settled()
-
     def cache_stats(self) -> CacheStats:
-        """Tables and bytes the table cache holds, and tables queued (zeros when off)."""
+        """Tables and bytes the table cache holds, and tables queued (zeros when off).
+
+        Benchmarks and tests wait for ``pending`` to reach 0: then the tables they ran
+        queries on are warm.
+        """
         return self._table_cache.stats() if self._table_cache else CacheStats(0, 0, 0)
 
     def close(self) -> None:

@@ -81,6 +81,7 @@ class CacheStats:
 
     tables: int
     bytes: int
+    #: Queued or being copied.
     pending: int
 
 
@@ -172,14 +173,10 @@ class TableCache:
                     self._pending[identity] = None
                     self._wake()
 
-    def settled(self) -> bool:
-        """Nothing queued and nothing being copied."""
-        with self._state:
-            return not self._pending and self._building is None
-
     def stats(self) -> CacheStats:
         with self._state:
-            return CacheStats(len(self._cached), sum(self._cached.values()), len(self._pending))
+            pending = len(self._pending) + (self._building is not None)
+            return CacheStats(len(self._cached), sum(self._cached.values()), pending)
 
     def close(self) -> None:
         """Stop the worker (interrupting a copy) and remove the cache file.

@@ -70,7 +70,7 @@ class OpsServer:
             ),
             Gauge(
                 "fw_flight_sql_table_cache_pending",
-                "Tables queued for copying into the hot table cache.",
+                "Tables queued for, or being copied into, the hot table cache.",
                 lambda: runtime.engine.cache_stats().pending,
             ),
         ]
