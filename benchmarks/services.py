@@ -52,11 +52,9 @@ def fw_server(datasets: Mapping[str, str], cache_bytes: str | None = None) -> It
     env = {f"{ENV_PREFIX}ENGINE__CACHE_BYTES": cache_bytes} if cache_bytes else {}
     with tempfile.TemporaryDirectory(prefix="fw-cache-") as cache_directory:
         env[f"{ENV_PREFIX}ENGINE__CACHE_DIRECTORY"] = cache_directory
+        args += ["--ops-port", str(ops_port)]
         # Reading every footer of the largest benchmark datasets takes a while at start-up.
-        with server_process(*args, "--ops-port", str(ops_port), env=env, timeout=120) as (
-            uri,
-            process,
-        ):
+        with server_process(*args, env=env, timeout=120) as (uri, process):
             yield FwServer(uri, process.pid, ops_port)
 
 
