@@ -138,9 +138,7 @@ def test_warm_tables_answer_exactly_as_parquet_did(
     assert list((tmp_path / "cache").iterdir()) == []  # stopping removes the cache file
 
 
-def test_eviction_under_a_tiny_budget_returns_tables_to_parquet(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_eviction_under_a_tiny_budget_returns_tables_to_parquet(tmp_path: Path) -> None:
     dataset = write_dataset(str(tmp_path / "proj1"), subjects=5, versions=1)
     # Each small table takes one 256 KiB block: two fit, a third evicts the least used.
     runtime = Runtime(settings(dataset.root, tmp_path, "600KiB"))
@@ -154,18 +152,45 @@ def test_eviction_under_a_tiny_budget_returns_tables_to_parquet(
         stats = engine.cache_stats()
         assert (stats.tables, stats.pending) == (2, 0) and stats.bytes <= 600 * 1024
 
+        # Used again at once, the evicted table is not copied again (that would evict
+        # another, and so on in a loop): it stays on parquet for a while.
+        assert run(engine, "FROM local.proj1.subjects").equals(expected["subjects"])
+        settle(engine)
+        assert engine.cache_stats().tables == 2
+
         shutil.move(dataset.root, tmp_path / "moved")
         assert run(engine, "FROM local.proj1.conditions").equals(expected["conditions"])
         assert run(engine, "FROM local.proj1.sessions").equals(expected["sessions"])
         with pytest.raises(QueryError):  # evicted: back on its (now missing) files
             run(engine, "FROM local.proj1.subjects")
-        settle(engine)  # that query queued a copy, which fails without the files
         shutil.move(tmp_path / "moved", dataset.root)
+    finally:
+        runtime.stop()
 
-        assert run(engine, "FROM local.proj1.subjects").equals(expected["subjects"])
-        settle(engine)
-        assert engine.cache_stats().tables == 2  # a failed copy is not retried
+
+def test_a_failed_copy_is_logged_once_and_retried_after_a_refresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dataset = write_dataset(str(tmp_path / "proj1"), subjects=5, versions=1)
+    runtime = Runtime(settings(dataset.root, tmp_path, "1GiB"))
+    runtime.refresh()
+    engine = runtime.engine
+    try:
+        shutil.move(dataset.root, tmp_path / "moved")
+        for _ in range(2):  # both queries fail on the missing files; one copy is tried
+            with pytest.raises(QueryError):
+                run(engine, "FROM local.proj1.subjects")
+            settle(engine)
+        shutil.move(tmp_path / "moved", dataset.root)
         assert caplog.text.count("local.proj1.subjects (and 2 more names) stays on parquet") == 1
+
+        expected = run(engine, "FROM local.proj1.subjects")
+        settle(engine)
+        assert engine.cache_stats().tables == 0  # not retried for this snapshot
+        runtime.refresh()
+        assert run(engine, "FROM local.proj1.subjects").equals(expected)
+        settle(engine)
+        assert engine.cache_stats().tables == 1
     finally:
         runtime.stop()
 

@@ -55,6 +55,9 @@ _CLOSE_SECONDS = 10.0
 # Copies of the demo tables over 1 MB took 0.7-1.2x their parquet bytes, so a table whose
 # parquet is over twice the budget is never tried.
 _MAX_PARQUET_TO_BUDGET = 2
+# An evicted copy is not made again for this long: when the tables in use do not fit the
+# budget, copies would otherwise evict each other in a loop that only burns CPU and disk.
+_REQUEUE_AFTER_EVICTION_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class TableCache:
         self._building: str | None = None
         self._failed: set[str] = set()  # not retried until the next publish
         self._too_big: set[str] = set()  # never retried: their content cannot change
+        self._evicted_at: dict[str, float] = {}  # monotonic time of each eviction
         self._reclaim = False  # dropped copies' blocks wait for a checkpoint
         self._closed = False
         # Runs only while there is work, so an idle engine holds no thread.
@@ -158,6 +162,7 @@ class TableCache:
             self._pending = {i: None for i in self._pending if i in self._views}
             self._failed.clear()
             self._too_big &= set(self._views)
+            self._evicted_at = {i: t for i, t in self._evicted_at.items() if i in self._views}
             self._state.notify_all()
 
     def touch(self, keys: Iterable[TableKey]) -> None:
@@ -306,7 +311,9 @@ class TableCache:
             )
             return
         while self._cached and sum(self._cached.values()) + size > self._max_bytes:
-            self._drop(next(iter(self._cached)))
+            evicted = next(iter(self._cached))
+            self._drop(evicted)
+            self._evicted_at[evicted] = time.monotonic()
         self._cached[identity] = size
         for key in self._views[identity]:
             self._point(key, identity)
@@ -316,8 +323,13 @@ class TableCache:
 
     def _may_queue(self, identity: str) -> bool:
         source = self._sources[self._views[identity][0]]
+        evicted_at = self._evicted_at.get(identity)
         return not (
             self._closed
+            or (
+                evicted_at is not None
+                and time.monotonic() - evicted_at < _REQUEUE_AFTER_EVICTION_SECONDS
+            )
             or identity in self._pending
             or identity == self._building
             or identity in self._failed
