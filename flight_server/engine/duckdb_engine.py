@@ -231,6 +231,19 @@ class Engine:
         """
         return self._table_cache.stats() if self._table_cache else CacheStats(0, 0, 0)
 
+    def memory_bytes(self) -> int:
+        """Memory DuckDB's buffer manager holds now: running queries, caches, temp buffers.
+
+        This is DuckDB's own accounting; the process's RSS also counts what the allocator
+        keeps for reuse after queries end, so it cannot show whether a stopped query let go.
+        """
+        cursor = self._db.cursor()
+        try:
+            row = cursor.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+        finally:
+            cursor.close()
+        return int(row[0] or 0) if row else 0
+
     def close(self) -> None:
         """Stop background copying into the table cache; running queries are not affected."""
         if self._table_cache:

@@ -59,6 +59,11 @@ class OpsServer:
                 lambda: len(runtime.snapshot.skipped),
             ),
             Gauge(
+                "fw_flight_sql_engine_memory_bytes",
+                "Memory DuckDB holds for running queries and its caches (its own accounting).",
+                lambda: runtime.engine.memory_bytes(),
+            ),
+            Gauge(
                 "fw_flight_sql_table_cache_tables",
                 "Tables the hot table cache holds (0 when it is off).",
                 lambda: runtime.engine.cache_stats().tables,
