@@ -11,6 +11,7 @@ import pytest
 
 from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import GeneratedDataset
+from flight_server.ops.prometheus import Gauge, render
 from flight_server.ops.streams import sql_digest
 from tests.service_support import get, get_json, running_service, scrape
 
@@ -101,3 +102,13 @@ def test_failed_calls_are_counted_by_status(demo: GeneratedDataset) -> None:
     }
     assert list(failed.values()) == [1]
     assert 'status="NOT_FOUND"' in next(iter(failed))
+
+
+def test_a_gauge_that_cannot_be_read_leaves_the_rest_of_the_scrape() -> None:
+    def unreadable() -> float:
+        raise RuntimeError("database closed")
+
+    text = render([Gauge("broken", "Fails.", unreadable), Gauge("fine", "Works.", lambda: 3)])
+    assert "# TYPE broken gauge" in text
+    assert not [line for line in text.splitlines() if line.startswith("broken ")]
+    assert "fine 3" in text.splitlines()

@@ -5,10 +5,13 @@ Small enough to own, so the server needs no metrics dependency.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -83,7 +86,12 @@ class Gauge(_Metric):
         self._read = read
 
     def samples(self) -> list[str]:
-        return [f"{self.name} {_number(self._read())}"]
+        try:
+            value = self._read()
+        except Exception as exc:  # one unreadable gauge must not cost the whole scrape
+            log.warning("metric %s unreadable: %s", self.name, type(exc).__name__)
+            return []
+        return [f"{self.name} {_number(value)}"]
 
 
 class Histogram(_Metric):
