@@ -36,6 +36,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from helm_python import _native
+from pydantic import ByteSize, TypeAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -513,8 +514,13 @@ def test_pods_run_unprivileged_on_a_read_only_root(value_set: str) -> None:
     # /tmp is the only writable path, and the DuckDB spill directory lives in it.
     assert mounts_of(container)["tmp"]["mountPath"] == "/tmp"
     assert "emptyDir" in volumes_of(deployment)["tmp"]
-    spill = PurePosixPath(server_config(value_set)["engine"]["temp_directory"])
-    assert PurePosixPath("/tmp") in spill.parents
+    engine = server_config(value_set)["engine"]
+    for directory in (engine["temp_directory"], engine["cache_directory"]):
+        assert PurePosixPath("/tmp") in PurePosixPath(directory).parents
+    # The table cache fills at most half the volume: spill needs room beside it.
+    size = TypeAdapter(ByteSize).validate_python
+    volume_bytes = size(volumes_of(deployment)["tmp"]["emptyDir"]["sizeLimit"] + "B")
+    assert 0 < size(engine["cache_bytes"]) <= volume_bytes / 2
     assert all(m.get("readOnly") for n, m in mounts_of(container).items() if n != "tmp")
 
 
