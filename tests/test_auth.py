@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -165,6 +166,25 @@ def test_flywheel_answers_are_cached(demo: GeneratedDataset, flywheel: FlywheelA
         for _ in range(3):
             assert answer(uri, **{HEADER: f"Bearer {key}"}) == 42
     assert flywheel.count("/api/auth/status") == 1
+
+
+def test_flywheel_answers_expire_so_changed_roles_show() -> None:
+    with FlywheelAPI(
+        users=[{"id": "cy@x.org", "api_key": "cykey"}],
+        projects=[{"_id": "p1", "group": "local", "label": "proj1", "permissions": []}],
+    ) as api:
+        keys = FlywheelKeys(api.url, ttl_seconds=0.5)
+        key = api.api_key("cy@x.org")
+        before = keys.caller_for(key)
+        assert before is not None and not before.may_see("local", "proj1")
+        api.update_project("p1", permissions=[{"_id": "cy@x.org", "role_ids": ["ro"]}])
+        still = keys.caller_for(key)  # within the time limit: the cached answer
+        assert still is not None and not still.may_see("local", "proj1")
+        assert api.count("/api/auth/status") == 1
+        time.sleep(0.6)
+        after = keys.caller_for(key)
+        assert after is not None and after.may_see("local", "proj1")
+        assert api.count("/api/auth/status") == 2
 
 
 def test_anonymous_only_when_configured(demo: GeneratedDataset) -> None:

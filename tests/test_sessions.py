@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import adbc_driver_flightsql
@@ -15,7 +16,7 @@ from flight_server.demo import GeneratedDataset
 from flight_server.flightsql import commands
 from flight_server.flightsql import flight_session_pb2 as spb
 from flight_server.flightsql import flight_sql_pb2 as pb
-from flight_server.flightsql.sessions import SESSION_COOKIE
+from flight_server.flightsql.sessions import SESSION_COOKIE, SessionStore
 
 COOKIES = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
 OPTION = adbc_driver_flightsql.ConnectionOptions.OPTION_SESSION_OPTION_PREFIX.value
@@ -135,3 +136,20 @@ def test_raw_session_replies(server_uri: str) -> None:
     assert closed.status == spb.CloseSessionResult.CLOSED
     with pytest.raises(pa.ArrowKeyError):
         client.get_flight_info(flight.FlightDescriptor.for_command(query))
+
+
+def test_idle_sessions_are_forgotten_and_the_store_is_bounded() -> None:
+    store = SessionStore(max_sessions=2, idle_seconds=0.5)
+    store.update("a", {"catalog": "local"})
+    for _ in range(3):  # each read renews the session: 0.9 s old, never 0.5 s idle
+        time.sleep(0.3)
+        assert store.options("a") == {"catalog": "local"}
+    time.sleep(0.6)
+    assert store.options("a") is None
+    store.update("a", {})
+    store.update("b", {})
+    assert store.options("a") == {}  # now "b" is the least recently used
+    store.update("c", {})
+    assert store.options("b") is None
+    assert store.options("a") == {} and store.options("c") == {}
+    assert store.close("a") and not store.close("a")

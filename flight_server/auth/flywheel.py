@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 
-from flight_server.auth.cache import TtlCache
 from flight_server.auth.identity import Caller, Grant
 from flight_server.catalog.flywheel.api_key import ApiKey, ApiKeyError, parse_api_key
 from flight_server.catalog.flywheel.client import FlywheelClient, FlywheelError
+from flight_server.lru import LruCache
 
 # Statuses with which a site rejects a key rather than failing to answer.
 _REJECTED = frozenset({401, 403})
@@ -35,7 +35,7 @@ class FlywheelKeys:
     ) -> None:
         self._site = site_url.rstrip("/")
         self._timeout = timeout
-        self._cache: TtlCache[Caller] = TtlCache(ttl_seconds, max_entries)
+        self._cache: LruCache[str, Caller] = LruCache(max_entries, ttl_seconds)
 
     def caller_for(self, api_key: str) -> Caller | None:
         """The key's owner and the projects they have a role on; None if the site rejects it."""

@@ -8,13 +8,11 @@ per caller and catalog snapshot, briefly: DoGet still checks access when it runs
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from flight_server.engine import Engine, Plan, QueryContext
 from flight_server.engine.duckdb_engine import MAX_CACHED_SQL
+from flight_server.lru import LruCache
 
 _MAX_PLANS = 1024
 # Short enough that a caller's changed permissions show in schemas soon.
@@ -35,10 +33,8 @@ class PlanCache:
     ) -> None:
         self._engine = engine
         self._snapshot = snapshot
-        self._max = max_plans
-        self._ttl = ttl_seconds
-        self._plans: OrderedDict[_Key, tuple[object, float, Plan]] = OrderedDict()
-        self._lock = threading.Lock()
+        # Each plan is kept with the snapshot it was made against.
+        self._plans: LruCache[_Key, tuple[object, Plan]] = LruCache(max_plans, ttl_seconds)
 
     def plan(
         self,
@@ -49,18 +45,11 @@ class PlanCache:
     ) -> Plan:
         """The plan of ``sql`` for ``caller``: cached while the published views stay the same."""
         key = (sql, context.default_catalog, context.default_schema, caller, repr(parameters))
-        snapshot, now = self._snapshot(), time.monotonic()
-        with self._lock:
-            hit = self._plans.get(key)
-            if hit is not None and hit[0] is snapshot and hit[1] > now:
-                self._plans.move_to_end(key)
-                return hit[2]
+        snapshot = self._snapshot()
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is snapshot:
+            return hit[1]
         plan = self._engine.plan(sql, context, parameters)
-        if len(sql) > MAX_CACHED_SQL:
-            return plan
-        with self._lock:
-            self._plans[key] = (snapshot, now + self._ttl, plan)
-            self._plans.move_to_end(key)
-            while len(self._plans) > self._max:
-                self._plans.popitem(last=False)
+        if len(sql) <= MAX_CACHED_SQL:
+            self._plans.put(key, (snapshot, plan))
         return plan

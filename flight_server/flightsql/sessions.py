@@ -10,12 +10,11 @@ they were planned with, so those still work anywhere).
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from http.cookies import CookieError, SimpleCookie
 
 import pyarrow.flight as flight
+
+from flight_server.lru import LruCache
 
 SESSION_COOKIE = "arrow_flight_session_id"
 MIDDLEWARE_KEY = "fw_session"
@@ -25,39 +24,22 @@ class SessionStore:
     """Session id → options, least recently used first; idle or excess sessions are dropped."""
 
     def __init__(self, max_sessions: int = 10_000, idle_seconds: float = 3600.0) -> None:
-        self._max = max_sessions
-        self._idle = idle_seconds
-        self._sessions: OrderedDict[str, tuple[float, dict[str, str]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._sessions: LruCache[str, dict[str, str]] = LruCache(
+            max_sessions, idle_seconds, renew_on_read=True
+        )
 
     def options(self, session_id: str | None) -> dict[str, str] | None:
         """A copy of a live session's options, or None for an unknown or expired session."""
-        if session_id is None:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            entry = self._sessions.get(session_id)
-            if entry is None:
-                return None
-            if now - entry[0] > self._idle:
-                del self._sessions[session_id]
-                return None
-            self._sessions[session_id] = (now, entry[1])
-            self._sessions.move_to_end(session_id)
-            return dict(entry[1])
+        options = self._sessions.get(session_id) if session_id is not None else None
+        return dict(options) if options is not None else None
 
     def update(self, session_id: str, options: dict[str, str]) -> None:
         """Create or replace a session's options."""
-        with self._lock:
-            self._sessions[session_id] = (time.monotonic(), dict(options))
-            self._sessions.move_to_end(session_id)
-            while len(self._sessions) > self._max:
-                self._sessions.popitem(last=False)
+        self._sessions.put(session_id, dict(options))
 
     def close(self, session_id: str) -> bool:
         """Forget a session; False if it did not exist."""
-        with self._lock:
-            return self._sessions.pop(session_id, None) is not None
+        return self._sessions.pop(session_id) is not None
 
 
 class SessionMiddleware(flight.ServerMiddleware):
