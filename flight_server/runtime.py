@@ -10,11 +10,12 @@ from flight_server.catalog.federated import ProjectLookup, federate
 from flight_server.catalog.flywheel.api_key import parse_api_key
 from flight_server.catalog.flywheel.client import FlywheelClient, FlywheelError
 from flight_server.catalog.flywheel.discovery import discover
-from flight_server.catalog.model import SkippedDataset, Snapshot
+from flight_server.catalog.model import Snapshot
+from flight_server.catalog.names import without_clashes
 from flight_server.catalog.static import load_static
 from flight_server.config import Settings
 from flight_server.engine import Engine, QueryContext
-from flight_server.engine.duckdb_engine import ExecutionWatch, unwatched
+from flight_server.engine.duckdb_engine import RESERVED_CATALOGS, ExecutionWatch, unwatched
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Runtime:
                 found = discover(self._flywheel, exhaustive=self.settings.flywheel.exhaustive)
                 snapshot = merge(snapshot, found)
             snapshot = federate(snapshot, self.settings.federated, self._project_lookup())
+            snapshot = without_clashes(snapshot, RESERVED_CATALOGS)
             self.engine.publish(snapshot)
             self.snapshot = snapshot
             self.refreshed_at = time.time()
@@ -111,17 +113,5 @@ class Runtime:
 
 
 def merge(first: Snapshot, second: Snapshot) -> Snapshot:
-    """Both snapshots' datasets; a name already taken by ``first`` is skipped in ``second``."""
-    taken = {(d.catalog, d.name) for d in first.datasets}
-    datasets = list(first.datasets)
-    skipped = list(first.skipped) + list(second.skipped)
-    for dataset in second.datasets:
-        if (dataset.catalog, dataset.name) in taken:
-            reason = f"{dataset.catalog}.{dataset.name} is already served by another source"
-            skipped.append(
-                SkippedDataset(dataset.catalog, dataset.name, dataset.location.display(), reason)
-            )
-            continue
-        taken.add((dataset.catalog, dataset.name))
-        datasets.append(dataset)
-    return Snapshot(tuple(datasets), tuple(skipped))
+    """Both snapshots' datasets, ``first``'s ahead (so they keep a name both use)."""
+    return Snapshot((*first.datasets, *second.datasets), (*first.skipped, *second.skipped))

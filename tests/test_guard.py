@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import duckdb
 import pytest
 
 from flight_server.auth import Caller, Grant
 from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import GeneratedDataset, write_dataset
 from flight_server.engine import ErrorKind, QueryContext, QueryError
+from flight_server.engine.guard import CATALOG_READING_MACROS
 from flight_server.runtime import Runtime
 
 ALICE = Caller("alice", Grant.parse(["local/proj1"]))
@@ -215,6 +217,72 @@ def test_the_owner_of_a_dataset_reads_it(runtime: Runtime) -> None:
     owner = QueryContext("other", "proj2", may_read=Caller("bob", Grant.parse(["other/*"])).may_see)
     runtime.engine.plan("SELECT * FROM sessions", owner)
     assert refused(runtime, "SELECT * FROM local.proj1.sessions", owner).kind == ErrorKind.NOT_FOUND
+
+
+@pytest.fixture(scope="module")
+def secret_csv(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("secret") / "secret.csv"
+    path.write_text("user,password\nroot,hunter2\n")
+    return str(path)
+
+
+# Each of these was accepted once and read a file or the server's catalog.
+WALKAROUNDS = [
+    # A CTE's body does not see its own name: DuckDB binds it to the real table or file.
+    'WITH "{csv}" AS (SELECT * FROM \'{csv}\') SELECT * FROM "{csv}"',
+    "WITH pg_views AS (SELECT * FROM pg_views) SELECT * FROM pg_views",
+    "WITH pg_views AS MATERIALIZED (SELECT * FROM pg_views) SELECT * FROM pg_views",
+    "WITH a AS (SELECT 1), pg_settings AS (SELECT * FROM pg_settings) SELECT * FROM pg_settings",
+    "SELECT * FROM sessions WHERE EXISTS"
+    " (WITH pg_views AS (SELECT * FROM pg_views) SELECT 1 FROM pg_views)",
+    "WITH RECURSIVE pg_views AS (SELECT * FROM pg_views) SELECT * FROM pg_views",
+    # ... nor does the anchor of a recursive CTE (only its recursive branch does).
+    "WITH RECURSIVE pg_views AS (SELECT count(*)::INT AS x FROM pg_views"
+    " UNION ALL SELECT x + 1 FROM pg_views WHERE x < 3) SELECT * FROM pg_views",
+    # Names DuckDB holds apart although Python's casefold makes them equal (long s).
+    'WITH "pg_view\u017f" AS (SELECT 1) SELECT * FROM pg_views',
+    """WITH "{csv_long_s}" AS (SELECT 1) SELECT * FROM '{csv}'""",
+    # Functions that plan other SQL (bind errors carry file lines) or read the catalog.
+    "SELECT json_serialize_plan('SELECT nope FROM read_csv(''{csv}'', header=true)')",
+    "SELECT JSON_SERIALIZE_PLAN(?)",
+    "SELECT json_serialize_sql('SELECT 1')",
+    "SELECT json_deserialize_sql(json_serialize_sql('SELECT 1'))",
+    "SELECT pg_get_viewdef(i) FROM range(100) t(i)",
+    "SELECT pg_catalog.pg_get_viewdef(1)",
+    "SELECT get_block_size('other')",
+    "SELECT format_type(1, 0)",
+    "SELECT pg_get_constraintdef(1)",
+    "SELECT write_log('x')",
+]
+
+
+@pytest.mark.parametrize("template", WALKAROUNDS)
+def test_walkarounds_of_the_guard_are_refused(
+    runtime: Runtime, secret_csv: str, template: str
+) -> None:
+    sql = template.format(csv=secret_csv, csv_long_s=secret_csv.replace("s", "\u017f"))
+    assert refused(runtime, sql).kind in (ErrorKind.NOT_FOUND, ErrorKind.PERMISSION)
+
+
+def test_every_builtin_macro_that_reads_the_catalog_is_refused() -> None:
+    """A DuckDB upgrade that adds such a macro fails here until the guard lists it."""
+    rows = duckdb.connect().execute(
+        "SELECT DISTINCT function_name FROM duckdb_functions()"
+        " WHERE function_type = 'macro' AND upper(macro_definition) LIKE '%FROM%'"
+    )
+    assert {name for (name,) in rows.fetchall()} <= CATALOG_READING_MACROS
+
+
+def test_recursive_ctes_still_read_their_own_rows(runtime: Runtime) -> None:
+    sql = (
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r, subjects"
+        " WHERE n < 3) SELECT max(n) AS top FROM r"
+    )
+    execution = runtime.engine.start(sql, alice())
+    try:
+        assert execution.next_batch().to_pylist() == [{"top": 3}]
+    finally:
+        execution.close()
 
 
 def test_hidden_and_missing_tables_get_the_same_answer(runtime: Runtime) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flight_server.identifiers import fold
+
 #: Matches every catalog, or every dataset of a catalog, in a ``Grant``.
 ANY = "*"
 
@@ -13,15 +15,15 @@ ANY = "*"
 class Grant:
     """Datasets as ``(catalog, name)`` pairs, either part possibly ``*``; case-insensitive.
 
-    Names are compared case-folded because DuckDB resolves identifiers that way: a grant
-    must match however the caller spells a name.
+    Names are compared as DuckDB compares identifiers (``fold``): a grant must match
+    however the caller spells a name, and never a name DuckDB holds apart.
     """
 
     datasets: frozenset[tuple[str, str]]
 
     @classmethod
     def of(cls, datasets: Iterable[tuple[str, str]]) -> Grant:
-        return cls(frozenset((c.casefold(), n.casefold()) for c, n in datasets))
+        return cls(frozenset((fold(c), fold(n)) for c, n in datasets))
 
     @classmethod
     def everything(cls) -> Grant:
@@ -37,7 +39,7 @@ class Grant:
         return cls.of(pairs)
 
     def allows(self, catalog: str, name: str) -> bool:
-        catalog, name = catalog.casefold(), name.casefold()
+        catalog, name = fold(catalog), fold(name)
         return any(c in (ANY, catalog) and n in (ANY, name) for c, n in self.datasets)
 
 

@@ -51,20 +51,16 @@ def federate(
     snapshot: Snapshot, entries: Iterable[FederatedSettings], lookup: ProjectLookup | None
 ) -> Snapshot:
     """``snapshot`` plus one derived schema per federated dataset; bad ones are skipped."""
-    taken = {(d.catalog, d.name) for d in snapshot.datasets}
     derived: list[DerivedSchema] = []
     skipped = list(snapshot.skipped)
     for entry in entries:
         try:
-            if (entry.catalog, entry.name) in taken:
-                raise FederationError(f"{entry.catalog}.{entry.name} is already served")
             schema = build(entry, resolve_centres(entry, snapshot, lookup))
         except FederationError as exc:
             log.warning("skipping federated dataset %s.%s: %s", entry.catalog, entry.name, exc)
             where = ", ".join(f"{c}={_display(ref)}" for c, ref in entry.centres.items())
             skipped.append(SkippedDataset(entry.catalog, entry.name, where, str(exc)))
             continue
-        taken.add((entry.catalog, entry.name))
         derived.append(schema)
     return Snapshot(snapshot.datasets, tuple(skipped), (*snapshot.derived, *derived))
 

@@ -17,17 +17,20 @@ from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
 from flight_server.engine.guard import Analysis, TableAccess, TableKey, analyse, authorise
 from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident
-from flight_server.engine.table_cache import CacheSource, CacheStats, TableCache
+from flight_server.engine.table_cache import CACHE_DATABASE, CacheSource, CacheStats, TableCache
+from flight_server.identifiers import fold
 from flight_server.lru import LruCache
 from flight_server.storage.anchored import anchored, protocol_for
 
 log = logging.getLogger(__name__)
 
-# Set when the database opens: no extension is fetched or loaded behind a query's back.
+# Set when the database opens: no extension is fetched or loaded behind a query's back,
+# and no name resolves to a Python object in the server's own stack frames.
 _LOCKDOWN: dict[str, str | int | bool] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
+    "python_enable_replacements": False,
 }
 # Set once the database is open (parquet's own settings are unknown to ``connect``), then
 # configuration is locked so no statement can change it.
@@ -36,6 +39,12 @@ _AFTER_OPEN = (
     # storage, and binding a view does not re-read its first file.
     "SET parquet_metadata_cache = true",
     "SET lock_configuration = true",
+)
+
+#: Catalog names DuckDB or the engine keep for themselves; no dataset can be served under
+#: them (``memory`` is where unqualified names resolve when a call sets no defaults).
+RESERVED_CATALOGS = frozenset(
+    {"memory", "system", "temp", "main", "pg_catalog", "information_schema", CACHE_DATABASE}
 )
 
 #: Longer statements are analysed and planned afresh each time, so caches keyed by SQL
@@ -356,7 +365,7 @@ class Engine:
         views, served = self._served
         if views is not self._views:  # published anew: fold the names once, not per query
             views = self._views
-            served = frozenset((c.casefold(), s.casefold(), t.casefold()) for c, s, t in views)
+            served = frozenset((fold(c), fold(s), fold(t)) for c, s, t in views)
             self._served = (views, served)
         may_read = context.may_read
 

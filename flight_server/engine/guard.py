@@ -18,8 +18,9 @@ from typing import Any
 import duckdb
 
 from flight_server.engine.errors import ErrorKind, QueryError, classify
+from flight_server.identifiers import fold
 
-#: A table as ``(catalog, schema, table)``, case-folded (DuckDB names are case-insensitive).
+#: A table as ``(catalog, schema, table)``, each part folded as DuckDB compares names.
 TableKey = tuple[str, str, str]
 
 # The database DuckDB opens ``:memory:`` as, and the schema every database starts with:
@@ -30,8 +31,25 @@ _DEFAULT_SCHEMA = "main"
 # Table functions that compute rows and touch neither files nor the catalog.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 
-# Scalar functions that reveal server configuration (paths, secrets) or session state.
-_REFUSED_SCALAR_FUNCTIONS = frozenset({"current_setting", "getvariable", "getenv"})
+# Scalar functions that reach past the row they are given: server configuration (paths,
+# secrets) or session state; planning another statement, whose bind errors come back as
+# data (``json_serialize_plan`` reads any file's lines into its error text); the log.
+_REFUSED_SCALAR_FUNCTIONS = frozenset(
+    {
+        "current_setting",
+        "getvariable",
+        "getenv",
+        "json_serialize_plan",
+        "json_serialize_sql",
+        "json_deserialize_sql",
+        "write_log",
+    }
+)
+#: DuckDB's built-in macros whose bodies read its catalog (``duckdb_views()``, ...): the walk
+#: sees only a call, so they are refused by name. A test keeps this list complete.
+CATALOG_READING_MACROS = frozenset(
+    {"format_type", "get_block_size", "pg_get_constraintdef", "pg_get_viewdef"}
+)
 
 # Table references that only combine other references; their children are walked.
 _PLAIN_REFERENCES = frozenset({"JOIN", "SUBQUERY", "EMPTY", "EXPRESSION_LIST", "PIVOT"})
@@ -81,10 +99,7 @@ def analyse(
     """
     _check_statement_kind(connection, sql)
     tree = _parse_tree(connection, sql)
-    defaults = (
-        (default_catalog or _DEFAULT_CATALOG).casefold(),
-        (default_schema or _DEFAULT_SCHEMA).casefold(),
-    )
+    defaults = (fold(default_catalog or _DEFAULT_CATALOG), fold(default_schema or _DEFAULT_SCHEMA))
     tables = []
     for node, ctes in _walk(tree):
         reference = _check_node(node, ctes, defaults)
@@ -138,9 +153,10 @@ def _parse_tree(connection: duckdb.DuckDBPyConnection, sql: str) -> dict[str, An
 def _walk(tree: dict[str, Any]) -> Iterator[tuple[dict[str, Any], frozenset[str]]]:
     """Every object in the tree with the CTE names in scope where it appears.
 
-    Iterative, so deeply nested queries cannot exhaust Python's recursion limit. A CTE
-    body sees itself (recursive CTEs) and the CTEs before it, never those after it: a
-    narrower scope only makes more names count as real tables, which is the safe side.
+    Iterative, so deeply nested queries cannot exhaust Python's recursion limit. Scopes
+    follow DuckDB's binder: a CTE body sees only the CTEs before it, never its own name,
+    because DuckDB binds that name to a real table, view or file. Only the recursive
+    branch of a ``WITH RECURSIVE`` CTE sees the CTE itself; its anchor does not.
     """
     stack: list[tuple[Any, frozenset[str]]] = [(tree, frozenset())]
     while stack:
@@ -152,11 +168,18 @@ def _walk(tree: dict[str, Any]) -> Iterator[tuple[dict[str, Any], frozenset[str]
             continue
         yield value, ctes
         entries = (value.get("cte_map") or {}).get("map") or []
-        names = [str(entry.get("key", "")).casefold() for entry in entries]
+        names = [fold(str(entry.get("key", ""))) for entry in entries]
         for index, entry in enumerate(entries):
-            stack.append((entry.get("value"), ctes | frozenset(names[: index + 1])))
+            stack.append((entry.get("value"), ctes | frozenset(names[:index])))
         inner = ctes | frozenset(names)
-        stack.extend((child, inner) for key, child in value.items() if key != "cte_map")
+        for key, child in value.items():
+            if key == "cte_map":
+                continue
+            if key == "right" and value.get("type") == "RECURSIVE_CTE_NODE":
+                child_ctes = inner | {fold(str(value.get("cte_name", "")))}
+                stack.append((child, child_ctes))
+            else:
+                stack.append((child, inner))
 
 
 def _check_node(
@@ -164,8 +187,8 @@ def _check_node(
 ) -> TableReference | None:
     """Refuse a node of a forbidden kind; a table it names, if it names one."""
     if node.get("class") == "FUNCTION":
-        name = str(node.get("function_name", "")).casefold()
-        if name in _REFUSED_SCALAR_FUNCTIONS:
+        name = fold(str(node.get("function_name", "")))
+        if name in _REFUSED_SCALAR_FUNCTIONS or name in CATALOG_READING_MACROS:
             raise QueryError(ErrorKind.PERMISSION, f"function {name} is not allowed")
         return None
     if "class" in node or "alias" not in node or "sample" not in node:
@@ -187,9 +210,9 @@ def _table_reference(
     node: dict[str, Any], ctes: frozenset[str], defaults: tuple[str, str]
 ) -> TableReference | None:
     """The table a BASE_TABLE node names, or None for a CTE of the query itself."""
-    catalog = str(node.get("catalog_name") or "").casefold()
-    schema = str(node.get("schema_name") or "").casefold()
-    table = str(node.get("table_name") or "").casefold()
+    catalog = fold(str(node.get("catalog_name") or ""))
+    schema = fold(str(node.get("schema_name") or ""))
+    table = fold(str(node.get("table_name") or ""))
     if not catalog and not schema and table in ctes:
         return None
     written = ".".join(
@@ -216,9 +239,9 @@ def _missing(table: TableReference) -> QueryError:
 
 
 def _check_table_function(function: dict[str, Any]) -> None:
-    name = str(function.get("function_name", "")).casefold()
-    catalog = str(function.get("catalog") or "").casefold()
-    schema = str(function.get("schema") or "").casefold()
+    name = fold(str(function.get("function_name", "")))
+    catalog = fold(str(function.get("catalog") or ""))
+    schema = fold(str(function.get("schema") or ""))
     if (
         name not in ALLOWED_TABLE_FUNCTIONS
         or catalog not in ("", "system")

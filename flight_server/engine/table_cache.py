@@ -31,6 +31,7 @@ import duckdb
 
 from flight_server.engine.guard import TableKey
 from flight_server.engine.sql_text import qualified, quote_literal
+from flight_server.identifiers import fold
 from flight_server.messages import first_line
 
 log = logging.getLogger(__name__)
@@ -382,7 +383,7 @@ def _table(identity: str) -> str:
 
 
 def _folded(key: ViewKey) -> TableKey:
-    return (key[0].casefold(), key[1].casefold(), key[2].casefold())
+    return (fold(key[0]), fold(key[1]), fold(key[2]))
 
 
 def _wal(path: Path) -> Path:

@@ -1,0 +1,62 @@
+"""One dataset per served name, as DuckDB tells names apart.
+
+DuckDB compares names without regard to ASCII case, so ``proj`` and ``PROJ`` would be one
+schema: one dataset's views would replace the other's, and a grant for one would read the
+other. The first dataset to claim a name keeps it; a later one, or one in a catalog the
+engine keeps for itself, is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+
+from flight_server.catalog.model import SkippedDataset, Snapshot, served_schemas
+from flight_server.identifiers import fold
+
+log = logging.getLogger(__name__)
+
+
+def without_clashes(snapshot: Snapshot, reserved_catalogs: Collection[str]) -> Snapshot:
+    """``snapshot`` with every dataset and federated schema whose name is taken skipped."""
+    claims = _Claims({fold(catalog) for catalog in reserved_catalogs})
+    skipped = list(snapshot.skipped)
+    datasets = []
+    for dataset in snapshot.datasets:
+        schemas = [name for name, _version in served_schemas(dataset)]
+        reason = claims.claim(dataset.catalog, schemas)
+        if reason:
+            log.warning("skipping dataset %s.%s: %s", dataset.catalog, dataset.name, reason)
+            location = dataset.location.display()
+            skipped.append(SkippedDataset(dataset.catalog, dataset.name, location, reason))
+        else:
+            datasets.append(dataset)
+    derived = []
+    for schema in snapshot.derived:
+        reason = claims.claim(schema.catalog, [schema.name])
+        if reason:
+            log.warning("skipping federated dataset %s.%s: %s", schema.catalog, schema.name, reason)
+            where = ", ".join(f"{c}={d.location.display()}" for c, d in schema.sources.items())
+            skipped.append(SkippedDataset(schema.catalog, schema.name, where, reason))
+        else:
+            derived.append(schema)
+    return Snapshot(tuple(datasets), tuple(skipped), tuple(derived))
+
+
+class _Claims:
+    """Schema names served so far, folded, with the spelling that claimed each."""
+
+    def __init__(self, reserved_catalogs: set[str]) -> None:
+        self._reserved = reserved_catalogs
+        self._claimed: dict[tuple[str, str], str] = {}
+
+    def claim(self, catalog: str, schemas: Iterable[str]) -> str | None:
+        """Claim every schema name for one dataset; why not, if any is taken."""
+        if fold(catalog) in self._reserved:
+            return f"catalog name {catalog} is reserved by the server"
+        keys = {(fold(catalog), fold(schema)): f"{catalog}.{schema}" for schema in schemas}
+        for key, written in keys.items():
+            if key in self._claimed:
+                return f"{written} is already served as {self._claimed[key]}"
+        self._claimed.update(keys)
+        return None
