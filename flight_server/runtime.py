@@ -15,7 +15,12 @@ from flight_server.catalog.names import without_clashes
 from flight_server.catalog.static import load_static
 from flight_server.config import Settings
 from flight_server.engine import Engine, QueryContext
-from flight_server.engine.duckdb_engine import RESERVED_CATALOGS, ExecutionWatch, unwatched
+from flight_server.engine.duckdb_engine import (
+    RESERVED_CATALOGS,
+    RESERVED_SCHEMAS,
+    ExecutionWatch,
+    unwatched,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,7 @@ class Runtime:
                 found = discover(self._flywheel, exhaustive=self.settings.flywheel.exhaustive)
                 snapshot = merge(snapshot, found)
             snapshot = federate(snapshot, self.settings.federated, self._project_lookup())
-            snapshot = without_clashes(snapshot, RESERVED_CATALOGS)
+            snapshot = without_clashes(snapshot, RESERVED_CATALOGS, RESERVED_SCHEMAS)
             self.engine.publish(snapshot)
             self.snapshot = snapshot
             self.refreshed_at = time.time()
@@ -97,7 +102,7 @@ class Runtime:
         while not self._stop.wait(interval):
             try:
                 self.refresh()
-            except (FlywheelError, OSError, ValueError) as exc:
+            except Exception as exc:  # whatever failed, this thread must outlive it
                 # Keep serving the last good snapshot; the failure shows in logs and metrics.
                 self.refresh_failures += 1
                 log.error("catalog refresh failed, keeping the previous catalog: %s", exc)

@@ -306,6 +306,34 @@ def test_sessions_are_bound_to_their_caller(server: Server) -> None:
     assert set(refused.errors) == {"catalog", "schema"}
 
 
+def test_a_schema_set_alone_is_checked_in_the_default_catalog(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Hidden and missing schemas get the same answer, so SetSessionOptions is no oracle."""
+    base = tmp_path_factory.mktemp("defaults")
+    datasets = [
+        DatasetSettings(name=name, location=write_dataset(str(base / name), subjects=2).root)
+        for name in ("proj1", "proj2")
+    ]
+    settings = Settings(
+        datasets=datasets,
+        default_catalog="local",
+        auth=AuthSettings(
+            tokens=[StaticTokenSettings(token=ROBOT_TOKEN, user="robot", datasets=["local/proj1"])]
+        ),
+    )
+    with running_server(settings) as uri:
+        server = Server(uri, {"robot": {HEADER: f"Bearer {ROBOT_TOKEN}"}})
+        errors = {}
+        for schema in ("proj1", "proj2", "proj9"):
+            request = spb.SetSessionOptionsRequest()
+            request.session_options["schema"].string_value = schema
+            body = request.SerializeToString()
+            reply = _session_call(server, "robot", f"cookie-{schema}", "SetSessionOptions", body)
+            errors[schema] = set(spb.SetSessionOptionsResult.FromString(reply).errors)
+    assert errors == {"proj1": set(), "proj2": {"schema"}, "proj9": {"schema"}}
+
+
 def test_a_public_address_without_authentication_refuses_to_start(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "flight_server", "serve", "--host", "0.0.0.0", "--port", "0"],

@@ -5,25 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flight_server.identifiers import fold
-
 #: Matches every catalog, or every dataset of a catalog, in a ``Grant``.
 ANY = "*"
 
 
 @dataclass(frozen=True)
 class Grant:
-    """Datasets as ``(catalog, name)`` pairs, either part possibly ``*``; case-insensitive.
+    """Datasets as ``(catalog, name)`` pairs, either part possibly ``*``.
 
-    Names are compared as DuckDB compares identifiers (``fold``): a grant must match
-    however the caller spells a name, and never a name DuckDB holds apart.
+    A grant names datasets exactly as they are served (Flywheel's group and label, or the
+    configured name), never a spelling: the engine resolves however a query spells a
+    table to the dataset it shows before asking. Comparing spellings would let a role on
+    project ``SECRET`` read another group member's ``Secret``.
     """
 
     datasets: frozenset[tuple[str, str]]
 
     @classmethod
     def of(cls, datasets: Iterable[tuple[str, str]]) -> Grant:
-        return cls(frozenset((fold(c), fold(n)) for c, n in datasets))
+        return cls(frozenset(datasets))
 
     @classmethod
     def everything(cls) -> Grant:
@@ -39,7 +39,6 @@ class Grant:
         return cls.of(pairs)
 
     def allows(self, catalog: str, name: str) -> bool:
-        catalog, name = fold(catalog), fold(name)
         return any(c in (ANY, catalog) and n in (ANY, name) for c, n in self.datasets)
 
 

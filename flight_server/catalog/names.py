@@ -2,8 +2,8 @@
 
 DuckDB compares names without regard to ASCII case, so ``proj`` and ``PROJ`` would be one
 schema: one dataset's views would replace the other's, and a grant for one would read the
-other. The first dataset to claim a name keeps it; a later one, or one in a catalog the
-engine keeps for itself, is skipped with the reason.
+other. The first dataset to claim a name keeps it; a later one, or one named like a
+catalog or schema DuckDB keeps for itself, is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from flight_server.identifiers import fold
 log = logging.getLogger(__name__)
 
 
-def without_clashes(snapshot: Snapshot, reserved_catalogs: Collection[str]) -> Snapshot:
+def without_clashes(
+    snapshot: Snapshot, reserved_catalogs: Collection[str], reserved_schemas: Collection[str]
+) -> Snapshot:
     """``snapshot`` with every dataset and federated schema whose name is taken skipped."""
-    claims = _Claims({fold(catalog) for catalog in reserved_catalogs})
+    claims = _Claims({fold(c) for c in reserved_catalogs}, {fold(s) for s in reserved_schemas})
     skipped = list(snapshot.skipped)
     datasets = []
     for dataset in snapshot.datasets:
@@ -46,16 +48,19 @@ def without_clashes(snapshot: Snapshot, reserved_catalogs: Collection[str]) -> S
 class _Claims:
     """Schema names served so far, folded, with the spelling that claimed each."""
 
-    def __init__(self, reserved_catalogs: set[str]) -> None:
-        self._reserved = reserved_catalogs
+    def __init__(self, reserved_catalogs: set[str], reserved_schemas: set[str]) -> None:
+        self._reserved_catalogs = reserved_catalogs
+        self._reserved_schemas = reserved_schemas
         self._claimed: dict[tuple[str, str], str] = {}
 
     def claim(self, catalog: str, schemas: Iterable[str]) -> str | None:
         """Claim every schema name for one dataset; why not, if any is taken."""
-        if fold(catalog) in self._reserved:
+        if fold(catalog) in self._reserved_catalogs:
             return f"catalog name {catalog} is reserved by the server"
         keys = {(fold(catalog), fold(schema)): f"{catalog}.{schema}" for schema in schemas}
         for key, written in keys.items():
+            if key[1] in self._reserved_schemas:
+                return f"schema name {written} is reserved by the server"
             if key in self._claimed:
                 return f"{written} is already served as {self._claimed[key]}"
         self._claimed.update(keys)

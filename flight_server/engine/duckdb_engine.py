@@ -41,11 +41,13 @@ _AFTER_OPEN = (
     "SET lock_configuration = true",
 )
 
-#: Catalog names DuckDB or the engine keep for themselves; no dataset can be served under
-#: them (``memory`` is where unqualified names resolve when a call sets no defaults).
+#: Catalog names DuckDB or the engine keep for themselves; no dataset is served under them
+#: (``memory`` is where unqualified names resolve when a call sets no defaults).
 RESERVED_CATALOGS = frozenset(
     {"memory", "system", "temp", "main", "pg_catalog", "information_schema", CACHE_DATABASE}
 )
+#: Schema names every catalog has or resolves specially (``main`` cannot be dropped).
+RESERVED_SCHEMAS = frozenset({"main", "pg_catalog", "information_schema"})
 
 #: Longer statements are analysed and planned afresh each time, so caches keyed by SQL
 #: text stay small however large the statements callers send.
@@ -132,7 +134,13 @@ class Engine:
         # cost about a millisecond; both depend only on their inputs, so they are reused.
         self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(1024)
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
-        self._served: tuple[object, frozenset[TableKey]] = (None, frozenset())
+        # The published views by folded name, and the dataset each folded schema belongs
+        # to (grants are asked about datasets, whatever spelling or version a query uses);
+        # one attribute, replaced whole, so a query never pairs old and new halves.
+        self._published: tuple[frozenset[TableKey], dict[tuple[str, str], tuple[str, str]]] = (
+            frozenset(),
+            {},
+        )
         self._registered: dict[str, object] = {}
         self._table_cache = (
             TableCache(self._db, self._lock, settings.cache_directory, settings.cache_bytes)
@@ -183,6 +191,8 @@ class Engine:
             for catalog, schema in {key[:2] for key in self._views} - live_schemas:
                 self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
             self._views = wanted
+            served = frozenset((fold(c), fold(s), fold(t)) for c, s, t in wanted)
+            self._published = (served, _owners(snapshot))
             if self._table_cache:
                 self._table_cache.publish(sources)
 
@@ -362,16 +372,10 @@ class Engine:
 
     def _access(self, context: QueryContext) -> TableAccess:
         """The published views, and which of them the call's caller may read."""
-        views, served = self._served
-        if views is not self._views:  # published anew: fold the names once, not per query
-            views = self._views
-            served = frozenset((fold(c), fold(s), fold(t)) for c, s, t in views)
-            self._served = (views, served)
-        may_read = context.may_read
+        (served, owners), may_read = self._published, context.may_read
 
         def readable(key: TableKey) -> bool:
-            dataset = key[1].partition("@")[0]  # versions are schemas ``name@label``
-            return key in served and (may_read is None or may_read(key[0], dataset))
+            return key in served and (may_read is None or may_read(*owners[key[:2]]))
 
         return TableAccess(served.__contains__, readable)
 
@@ -413,6 +417,20 @@ def _arrow_schema(
     except duckdb.Error:
         pass
     return without_dictionaries(relation.limit(0).to_arrow_table().schema)
+
+
+def _owners(snapshot: Snapshot) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each served schema, folded, with the ``(catalog, name)`` of the dataset it shows.
+
+    Looked up, never cut out of the schema name: a Flywheel label may itself contain ``@``.
+    """
+    owners = {
+        (fold(dataset.catalog), fold(schema)): (dataset.catalog, dataset.name)
+        for dataset in snapshot.datasets
+        for schema, _version in served_schemas(dataset)
+    }
+    owners.update({(fold(s.catalog), fold(s.name)): (s.catalog, s.name) for s in snapshot.derived})
+    return owners
 
 
 def _protocol(dataset: Dataset) -> str:

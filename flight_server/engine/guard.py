@@ -33,7 +33,9 @@ ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 
 # Scalar functions that reach past the row they are given: server configuration (paths,
 # secrets) or session state; planning another statement, whose bind errors come back as
-# data (``json_serialize_plan`` reads any file's lines into its error text); the log.
+# data (``json_serialize_plan`` reads any file's lines into its error text); the log; and
+# lookups of catalog objects by a name given as a value, which the walk cannot check and
+# whose errors tell a hidden catalog from a missing one (indexes, sequences, types).
 _REFUSED_SCALAR_FUNCTIONS = frozenset(
     {
         "current_setting",
@@ -43,6 +45,11 @@ _REFUSED_SCALAR_FUNCTIONS = frozenset(
         "json_serialize_sql",
         "json_deserialize_sql",
         "write_log",
+        "index_key",
+        "nextval",
+        "currval",
+        "setval",
+        "make_type",
     }
 )
 #: DuckDB's built-in macros whose bodies read its catalog (``duckdb_views()``, ...): the walk

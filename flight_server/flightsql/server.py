@@ -107,7 +107,11 @@ class FlightSqlServer(flight.FlightServerBase):
             "CancelQuery": self._cancel_query,
             "SetSessionOptions": lambda ctx, body: [
                 session_options.set_options(
-                    self._sessions, self._session(ctx), self._snapshot(ctx), body
+                    self._sessions,
+                    self._session(ctx),
+                    self._snapshot(ctx),
+                    body,
+                    self._runtime.default_context().default_catalog,
                 )
             ],
             "GetSessionOptions": lambda ctx, body: [

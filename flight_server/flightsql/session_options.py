@@ -13,11 +13,17 @@ SCHEMA = "schema"
 _ERRORS = spb.SetSessionOptionsResult
 
 
-def set_options(store: SessionStore, session_id: str, snapshot: Snapshot, body: bytes) -> bytes:
+def set_options(
+    store: SessionStore,
+    session_id: str,
+    snapshot: Snapshot,
+    body: bytes,
+    default_catalog: str | None,
+) -> bytes:
     """Apply the valid options; report unknown names and bad values per option.
 
-    ``snapshot`` holds what the caller may see, so a hidden catalog is as unknown as a
-    missing one.
+    ``snapshot`` holds what the caller may see, so a hidden catalog or schema is as
+    unknown as a missing one; a schema set alone is checked in ``default_catalog``.
     """
     request = commands.decode(spb.SetSessionOptionsRequest, body)
     options = store.options(session_id) or {}
@@ -32,7 +38,7 @@ def set_options(store: SessionStore, session_id: str, snapshot: Snapshot, body: 
             result.errors[name].value = _ERRORS.INVALID_VALUE
         else:
             options[name] = value.string_value
-    if not _exists(snapshot, options):
+    if not _exists(snapshot, options.get(CATALOG, default_catalog), options.get(SCHEMA)):
         for name in (CATALOG, SCHEMA):
             if name in request.session_options and name not in result.errors:
                 result.errors[name].value = _ERRORS.INVALID_VALUE
@@ -66,9 +72,11 @@ def query_context(store: SessionStore, session_id: str, default: QueryContext) -
     return QueryContext(default.default_catalog, options.get(SCHEMA, default.default_schema))
 
 
-def _exists(snapshot: Snapshot, options: dict[str, str]) -> bool:
-    """Whether the catalog (and schema, when both are set) are served."""
-    catalog, schema = options.get(CATALOG), options.get(SCHEMA)
+def _exists(snapshot: Snapshot, catalog: str | None, schema: str | None) -> bool:
+    """Whether the catalog (and the schema, if given) are served.
+
+    Without any catalog a schema names nothing: queries then run without defaults.
+    """
     if catalog is None:
         return True
     names = {served.name for served in snapshot.schemas() if served.catalog == catalog}
