@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from flight_server.auth import Caller, Grant
+from flight_server.catalog.model import Snapshot
 from flight_server.config import DatasetSettings, FlywheelSettings, Settings
 from flight_server.demo import write_dataset
 from flight_server.engine import ErrorKind, QueryContext, QueryError
@@ -28,6 +29,12 @@ def first_subject(runtime: Runtime, sql: str, caller: Caller) -> str:
     return pa.Table.from_batches([batch]).column(0)[0].as_py()
 
 
+def serving(*datasets: DatasetSettings) -> tuple[Runtime, Snapshot]:
+    """A runtime serving ``datasets`` in order, and the snapshot it published."""
+    runtime = Runtime(Settings(datasets=list(datasets)))
+    return runtime, runtime.refresh()
+
+
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Three different datasets (different seeds, so different subject ids)."""
@@ -41,23 +48,17 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_names_differing_only_in_ascii_case_serve_the_first_dataset_only(
     roots: dict[str, str],
 ) -> None:
-    runtime = Runtime(
-        Settings(
-            datasets=[
-                DatasetSettings(name="strasse", location=roots["lower"]),
-                DatasetSettings(name="STRASSE", location=roots["upper"]),
-            ]
-        )
+    runtime, snapshot = serving(
+        DatasetSettings(name="strasse", location=roots["lower"]),
+        DatasetSettings(name="STRASSE", location=roots["upper"]),
     )
-    snapshot = runtime.refresh()
     assert [d.name for d in snapshot.datasets] == ["strasse"]
     (skipped,) = snapshot.skipped
     assert skipped.name == "STRASSE"
     assert skipped.reason == "local.STRASSE is already served as local.strasse"
     owner = Caller("ann", Grant.parse(["local/strasse"]))
     sql = "SELECT min(id) FROM local.STRASSE.subjects"
-    lower_only = Runtime(Settings(datasets=[DatasetSettings(name="s", location=roots["lower"])]))
-    lower_only.refresh()
+    lower_only, _ = serving(DatasetSettings(name="s", location=roots["lower"]))
     everyone = Caller("root", Grant.everything())
     expected = first_subject(lower_only, "SELECT min(id) FROM local.s.subjects", everyone)
     assert first_subject(runtime, sql, owner) == expected
@@ -66,15 +67,10 @@ def test_names_differing_only_in_ascii_case_serve_the_first_dataset_only(
 def test_a_grant_does_not_reach_a_name_only_unicode_folding_makes_equal(
     roots: dict[str, str],
 ) -> None:
-    runtime = Runtime(
-        Settings(
-            datasets=[
-                DatasetSettings(name="strasse", location=roots["lower"]),
-                DatasetSettings(name="straße", location=roots["sharp_s"]),
-            ]
-        )
+    runtime, snapshot = serving(
+        DatasetSettings(name="strasse", location=roots["lower"]),
+        DatasetSettings(name="straße", location=roots["sharp_s"]),
     )
-    snapshot = runtime.refresh()
     assert sorted(d.name for d in snapshot.datasets) == ["strasse", "straße"]
     owner = Caller("ann", Grant.parse(["local/strasse"]))
     first_subject(runtime, "SELECT min(id) FROM local.strasse.subjects", owner)
@@ -87,15 +83,10 @@ def test_a_grant_does_not_reach_a_name_only_unicode_folding_makes_equal(
 def test_a_dataset_in_a_catalog_the_engine_keeps_is_skipped_and_the_rest_served(
     roots: dict[str, str], catalog: str
 ) -> None:
-    runtime = Runtime(
-        Settings(
-            datasets=[
-                DatasetSettings(name="proj", location=roots["upper"], catalog=catalog),
-                DatasetSettings(name="proj", location=roots["lower"]),
-            ]
-        )
+    _, snapshot = serving(
+        DatasetSettings(name="proj", location=roots["upper"], catalog=catalog),
+        DatasetSettings(name="proj", location=roots["lower"]),
     )
-    snapshot = runtime.refresh()
     assert [(d.catalog, d.name) for d in snapshot.datasets] == [("local", "proj")]
     (skipped,) = snapshot.skipped
     assert skipped.reason == f"catalog name {catalog} is reserved by the server"
@@ -105,15 +96,10 @@ def test_a_dataset_in_a_catalog_the_engine_keeps_is_skipped_and_the_rest_served(
 def test_a_dataset_named_like_a_schema_duckdb_keeps_is_skipped_and_the_rest_served(
     roots: dict[str, str], name: str
 ) -> None:
-    runtime = Runtime(
-        Settings(
-            datasets=[
-                DatasetSettings(name=name, location=roots["upper"]),
-                DatasetSettings(name="proj", location=roots["lower"]),
-            ]
-        )
+    _, snapshot = serving(
+        DatasetSettings(name=name, location=roots["upper"]),
+        DatasetSettings(name="proj", location=roots["lower"]),
     )
-    snapshot = runtime.refresh()
     assert [d.name for d in snapshot.datasets] == ["proj"]
     assert snapshot.skipped[0].reason == f"schema name local.{name} is reserved by the server"
 
