@@ -176,14 +176,14 @@ def test_flywheel_answers_expire_so_changed_roles_show() -> None:
         keys = FlywheelKeys(api.url, ttl_seconds=0.5)
         key = api.api_key("cy@x.org")
         before = keys.caller_for(key)
-        assert before is not None and not before.may_see("local", "proj1")
+        assert before is not None and not before.may_see("local", "proj1", "p1")
         api.update_project("p1", permissions=[{"_id": "cy@x.org", "role_ids": ["ro"]}])
         still = keys.caller_for(key)  # within the time limit: the cached answer
-        assert still is not None and not still.may_see("local", "proj1")
+        assert still is not None and not still.may_see("local", "proj1", "p1")
         assert api.count("/api/auth/status") == 1
         time.sleep(0.6)
         after = keys.caller_for(key)
-        assert after is not None and after.may_see("local", "proj1")
+        assert after is not None and after.may_see("local", "proj1", "p1")
         assert api.count("/api/auth/status") == 2
 
 
@@ -193,20 +193,31 @@ def test_anonymous_only_when_configured(demo: GeneratedDataset) -> None:
         unauthenticated(uri, username="alice", password="wrong")
 
 
-def test_flywheel_visibility_is_the_users_project_roles(
-    demo: GeneratedDataset, flywheel: FlywheelAPI
-) -> None:
-    keys = FlywheelKeys(flywheel.url)
-    ann = keys.caller_for(flywheel.api_key("ann@x.org"))
-    bo = keys.caller_for(flywheel.api_key("bo@x.org"))
-    assert ann is not None and bo is not None
-    assert ann.may_see("local", "proj1") and not ann.may_see("neuro", "secret")
+def test_flywheel_roles_grant_projects_not_names(demo: GeneratedDataset) -> None:
+    """A role grants the project itself: not another project with the same group and label,
+    nor a configured dataset that happens to be served under that name."""
+    with FlywheelAPI(
+        users=[{"id": "ann@x.org", "api_key": "annkey"}],
+        projects=[
+            {
+                "_id": "p-ann",
+                "group": "local",
+                "label": "proj1",
+                "permissions": [{"_id": "ann@x.org", "role_ids": ["ro"]}],
+            }
+        ],
+    ) as api:
+        ann = FlywheelKeys(api.url).caller_for(api.api_key("ann@x.org"))
+    assert ann is not None
+    assert ann.may_see("local", "proj1", "p-ann")
+    assert not ann.may_see("local", "proj1", "p-other")  # same label, another project
+    assert not ann.may_see("local", "proj1")  # a configured dataset of that name
     runtime = Runtime(Settings(datasets=[DatasetSettings(name="proj1", location=demo.root)]))
     runtime.refresh()
     sql = "SELECT count(*) FROM local.proj1.sessions"
-    runtime.engine.plan(sql, QueryContext(may_read=ann.may_see))
+    runtime.engine.plan(sql, QueryContext(may_read=Caller("root", Grant.everything()).may_see))
     with pytest.raises(QueryError) as caught:
-        runtime.engine.plan(sql, QueryContext(may_read=bo.may_see))
+        runtime.engine.plan(sql, QueryContext(may_read=ann.may_see))
     assert caught.value.kind == ErrorKind.NOT_FOUND
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from flight_server.auth import Caller, Grant
+from flight_server.auth import Caller, FlywheelKeys, Grant
 from flight_server.catalog.model import Snapshot
 from flight_server.config import DatasetSettings, FlywheelSettings, Settings
 from flight_server.demo import write_dataset
@@ -55,7 +55,8 @@ def test_names_differing_only_in_ascii_case_serve_the_first_dataset_only(
     assert [d.name for d in snapshot.datasets] == ["strasse"]
     (skipped,) = snapshot.skipped
     assert skipped.name == "STRASSE"
-    assert skipped.reason == "local.STRASSE is already served as local.strasse"
+    # The reason does not name the other dataset: its readers may differ.
+    assert skipped.reason == "local.STRASSE is taken by another dataset (names ignore ASCII case)"
     owner = Caller("ann", Grant.parse(["local/strasse"]))
     sql = "SELECT min(id) FROM local.STRASSE.subjects"
     lower_only, _ = serving(DatasetSettings(name="s", location=roots["lower"]))
@@ -104,42 +105,101 @@ def test_a_dataset_named_like_a_schema_duckdb_keeps_is_skipped_and_the_rest_serv
     assert snapshot.skipped[0].reason == f"schema name local.{name} is reserved by the server"
 
 
-def test_flywheel_labels_with_at_signs_or_other_case_belong_to_their_own_project(
+class FlywheelSite:
+    """The fake Flywheel site with a service account, Ann and Bo; projects added per test.
+
+    The site lists projects by id, so Bo's (``1-...``) come first and win name clashes.
+    """
+
+    def __init__(self, api: FlywheelAPI, roots: dict[str, str]) -> None:
+        self.api, self._roots, self._projects = api, roots, []
+
+    def project(self, project_id: str, label: str, user: str, root: str | None) -> None:
+        """Project ``lab/label`` owned by ``user``, showing ``roots[root]`` (None: no dataset)."""
+        roles = [{"_id": user, "role_ids": ["ro"]}, {"_id": "svc@x.org", "role_ids": ["ro"]}]
+        info = {"dataset": {"type": "fs", "bucket": self._roots[root]}} if root else {}
+        group = "lab" if root else "local"
+        self._projects.append(
+            {"_id": project_id, "group": group, "label": label, "info": info, "permissions": roles}
+        )
+
+    def load(self) -> None:
+        """Publish the projects, and make the runtime that discovers them."""
+        self.api.load(
+            users=[
+                {"id": "svc@x.org", "api_key": "svckey", "admin": True},
+                {"id": "ann@x.org", "api_key": "annkey"},
+                {"id": "bo@x.org", "api_key": "bokey"},
+            ],
+            projects=self._projects,
+        )
+        self.runtime = Runtime(
+            Settings(
+                datasets=[DatasetSettings(name="proj2", location=self._roots["upper"])],
+                flywheel=FlywheelSettings(api_key=self.api.api_key("svc@x.org"), exhaustive=True),
+            )
+        )
+
+    def caller(self, user: str) -> Caller:
+        caller = FlywheelKeys(self.api.url).caller_for(self.api.api_key(user))
+        assert caller is not None
+        return caller
+
+
+def refused_to(runtime: Runtime, caller: Caller, sql: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        first_subject(runtime, sql, caller)
+    assert caught.value.kind == ErrorKind.NOT_FOUND
+
+
+def test_flywheel_roles_reach_their_own_project_whatever_the_labels(
     flywheel_api: FlywheelAPI, roots: dict[str, str]
 ) -> None:
-    """Ann holds roles on ``lab/proj1`` and ``lab/SECRET``; Bo owns the other two projects."""
-
-    def project(label: str, root: str, user: str) -> dict:
-        roles = [{"_id": user, "role_ids": ["ro"]}, {"_id": "svc@x.org", "role_ids": ["ro"]}]
-        info = {"dataset": {"type": "fs", "bucket": root, "prefix": ""}}
-        return {"group": "lab", "label": label, "info": info, "permissions": roles}
-
-    flywheel_api.load(
-        users=[{"id": "svc@x.org", "api_key": "svckey", "admin": True}],
-        projects=[
-            project("proj1", roots["lower"], "ann@x.org"),
-            project("proj1@secret", roots["upper"], "bo@x.org"),  # not a version of proj1
-            project("Secret", roots["sharp_s"], "bo@x.org"),
-            project("SECRET", roots["lower"], "ann@x.org"),  # DuckDB cannot serve both
-        ],
-    )
-    settings = Settings(
-        flywheel=FlywheelSettings(api_key=flywheel_api.api_key("svc@x.org"), exhaustive=True)
-    )
-    runtime = Runtime(settings)
-    snapshot = runtime.refresh()
-    served = {d.name for d in snapshot.datasets}
-    assert {"proj1", "proj1@secret", "Secret"} <= served and "SECRET" not in served
-    ann = Caller("ann", Grant.of([("lab", "proj1"), ("lab", "SECRET")]))
-    bo = Caller("bo", Grant.of([("lab", "proj1@secret"), ("lab", "Secret")]))
-    first_subject(runtime, "SELECT min(id) FROM lab.proj1.subjects", ann)
+    """Labels with "@", labels that differ in case only or not at all, and a project named
+    like a configured dataset: each role reads its own project and nothing else."""
+    site = FlywheelSite(flywheel_api, roots)
+    site.project("2-ann", "proj1", "ann@x.org", "lower")
+    site.project("1-bo-at", "proj1@secret", "bo@x.org", "upper")  # not a version of proj1
+    site.project("1-bo-case", "Secret", "bo@x.org", "sharp_s")
+    site.project("2-ann-case", "SECRET", "ann@x.org", "lower")  # skipped: DuckDB sees Secret
+    site.project("1-bo-dup", "Dup", "bo@x.org", "upper")
+    site.project("2-ann-dup", "Dup", "ann@x.org", "lower")  # skipped: the same name
+    site.project("2-ann-none", "proj2", "ann@x.org", None)  # local/proj2, but no dataset
+    site.load()
+    snapshot = site.runtime.refresh()
+    served = {(d.catalog, d.name, d.project_id) for d in snapshot.datasets}
+    assert ("lab", "Dup", "1-bo-dup") in served and ("lab", "Secret", "1-bo-case") in served
+    assert ("local", "proj2", None) in served
+    ann, bo = site.caller("ann@x.org"), site.caller("bo@x.org")
+    first_subject(site.runtime, "SELECT min(id) FROM lab.proj1.subjects", ann)
     for sql in (
         'SELECT min(id) FROM lab."proj1@secret".subjects',
         'SELECT min(id) FROM lab."Secret".subjects',
         "SELECT min(id) FROM lab.secret.subjects",
+        'SELECT min(id) FROM lab."Dup".subjects',
+        "SELECT min(id) FROM local.proj2.subjects",
     ):
-        with pytest.raises(QueryError) as caught:
-            first_subject(runtime, sql, ann)
-        assert caught.value.kind == ErrorKind.NOT_FOUND
-    # The owner of the label with an "@" reads it.
-    first_subject(runtime, 'SELECT min(id) FROM lab."proj1@secret".subjects', bo)
+        refused_to(site.runtime, ann, sql)
+    first_subject(site.runtime, 'SELECT min(id) FROM lab."proj1@secret".subjects', bo)
+    first_subject(site.runtime, 'SELECT min(id) FROM lab."Dup".subjects', bo)
+
+
+def test_renaming_a_project_keeps_it_and_frees_its_name(
+    flywheel_api: FlywheelAPI, roots: dict[str, str]
+) -> None:
+    site = FlywheelSite(flywheel_api, roots)
+    site.project("1-bo", "Proj", "bo@x.org", "upper")
+    site.project("2-ann", "PROJ", "ann@x.org", "lower")  # skipped while Proj exists
+    site.load()
+    site.runtime.refresh()
+    ann, bo = site.caller("ann@x.org"), site.caller("bo@x.org")
+    everyone = Caller("root", Grant.everything())
+    upper = first_subject(site.runtime, 'SELECT min(id) FROM lab."Proj".subjects', everyone)
+    site.api.update_project("1-bo", label="proj")  # a rename in case only
+    site.runtime.refresh()
+    assert first_subject(site.runtime, "SELECT min(id) FROM lab.proj.subjects", bo) == upper
+    site.api.update_project("1-bo", label="zed")
+    site.runtime.refresh()
+    assert first_subject(site.runtime, "SELECT min(id) FROM lab.zed.subjects", bo) == upper
+    lower = first_subject(site.runtime, 'SELECT min(id) FROM lab."PROJ".subjects', ann)
+    assert lower != upper

@@ -57,7 +57,7 @@ class FlywheelKeys:
         user = status.get("user_id") or (status.get("origin") or {}).get("id")
         if not user:
             return None  # a device or job key, not a person
-        grant = Grant.of((str(p.get("group", "")), str(p.get("label", ""))) for p in projects)
+        grant = Grant.of_projects(str(p["_id"]) for p in projects if p.get("_id"))
         caller = Caller(f"flywheel:{user}", grant)
         self._cache.put(fingerprint, caller)
         return caller

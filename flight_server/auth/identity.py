@@ -20,6 +20,10 @@ class Grant:
     """
 
     datasets: frozenset[tuple[str, str]]
+    #: Flywheel project ids: a role grants the project itself, not whatever dataset carries
+    #: its group and label (another project may have the same label, or a configured
+    #: dataset the same name).
+    projects: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, datasets: Iterable[tuple[str, str]]) -> Grant:
@@ -38,7 +42,13 @@ class Grant:
             pairs.append((catalog or ANY, name or ANY))
         return cls.of(pairs)
 
-    def allows(self, catalog: str, name: str) -> bool:
+    @classmethod
+    def of_projects(cls, project_ids: Iterable[str]) -> Grant:
+        return cls(frozenset(), frozenset(project_ids))
+
+    def allows(self, catalog: str, name: str, project_id: str | None = None) -> bool:
+        if project_id is not None and project_id in self.projects:
+            return True
         return any(c in (ANY, catalog) and n in (ANY, name) for c, n in self.datasets)
 
 
@@ -49,6 +59,7 @@ class Caller:
     user: str
     grant: Grant
 
-    def may_see(self, catalog: str, name: str) -> bool:
-        """Whether dataset ``catalog.name`` (any of its versions) is visible to this caller."""
-        return self.grant.allows(catalog, name)
+    def may_see(self, catalog: str, name: str, project_id: str | None = None) -> bool:
+        """Whether dataset ``catalog.name`` (any of its versions), discovered from Flywheel
+        project ``project_id`` if it was, is visible to this caller."""
+        return self.grant.allows(catalog, name, project_id)

@@ -51,6 +51,9 @@ class Dataset:
     location: Location
     filesystem: fsspec.AbstractFileSystem = field(repr=False, compare=False)
     versions: tuple[Version, ...]
+    #: The Flywheel project it was discovered from (None for configured datasets): what
+    #: Flywheel roles grant, since labels and groups are only names.
+    project_id: str | None = None
 
     @property
     def latest(self) -> Version:
@@ -73,6 +76,7 @@ class SkippedDataset:
     name: str
     location: str
     reason: str
+    project_id: str | None = None
 
 
 @dataclass(frozen=True)

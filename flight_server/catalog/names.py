@@ -30,7 +30,9 @@ def without_clashes(
         if reason:
             log.warning("skipping dataset %s.%s: %s", dataset.catalog, dataset.name, reason)
             location = dataset.location.display()
-            skipped.append(SkippedDataset(dataset.catalog, dataset.name, location, reason))
+            skipped.append(
+                SkippedDataset(dataset.catalog, dataset.name, location, reason, dataset.project_id)
+            )
         else:
             datasets.append(dataset)
     derived = []
@@ -46,12 +48,12 @@ def without_clashes(
 
 
 class _Claims:
-    """Schema names served so far, folded, with the spelling that claimed each."""
+    """Schema names served so far, folded."""
 
     def __init__(self, reserved_catalogs: set[str], reserved_schemas: set[str]) -> None:
         self._reserved_catalogs = reserved_catalogs
         self._reserved_schemas = reserved_schemas
-        self._claimed: dict[tuple[str, str], str] = {}
+        self._claimed: set[tuple[str, str]] = set()
 
     def claim(self, catalog: str, schemas: Iterable[str]) -> str | None:
         """Claim every schema name for one dataset; why not, if any is taken."""
@@ -62,6 +64,7 @@ class _Claims:
             if key[1] in self._reserved_schemas:
                 return f"schema name {written} is reserved by the server"
             if key in self._claimed:
-                return f"{written} is already served as {self._claimed[key]}"
+                # Not naming the other dataset: it may be hidden from this one's readers.
+                return f"{written} is taken by another dataset (names ignore ASCII case)"
         self._claimed.update(keys)
         return None

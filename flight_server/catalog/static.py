@@ -30,11 +30,13 @@ def load_static(entries: Iterable[DatasetSettings], default_catalog: str) -> Sna
     return Snapshot(tuple(datasets), tuple(skipped))
 
 
-def open_dataset(catalog: str, name: str, location: Location) -> Dataset:
+def open_dataset(
+    catalog: str, name: str, location: Location, project_id: str | None = None
+) -> Dataset:
     """Open the location's filesystem and read every valid version under its root."""
     filesystem = open_location(location)
     versions = read_versions(filesystem, location.root)
-    return Dataset(catalog, name, location, filesystem, tuple(versions))
+    return Dataset(catalog, name, location, filesystem, tuple(versions), project_id)
 
 
 def _absolute(location: Location) -> Location:

@@ -68,8 +68,9 @@ class QueryContext:
 
     default_catalog: str | None = None
     default_schema: str | None = None
-    #: Whether the caller may read dataset ``(catalog, name)``; None reads every dataset.
-    may_read: Callable[[str, str], bool] | None = field(default=None, compare=False)
+    #: Whether the caller may read dataset ``(catalog, name, Flywheel project id or None)``;
+    #: None reads every dataset.
+    may_read: Callable[[str, str, str | None], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class Engine:
         # The published views by folded name, and the dataset each folded schema belongs
         # to (grants are asked about datasets, whatever spelling or version a query uses);
         # one attribute, replaced whole, so a query never pairs old and new halves.
-        self._published: tuple[frozenset[TableKey], dict[tuple[str, str], tuple[str, str]]] = (
+        self._published: tuple[frozenset[TableKey], dict[tuple[str, str], _Owner]] = (
             frozenset(),
             {},
         )
@@ -154,6 +155,8 @@ class Engine:
         """Make DuckDB's catalogs, schemas and views match ``snapshot`` exactly.
 
         Unchanged views are left alone; queries already running keep the files they bound.
+        Names are compared folded, as DuckDB does: a project renamed only in case keeps its
+        views instead of losing them to the drop of its old spelling.
         """
         sources = {
             (dataset.catalog, schema, table.name): CacheSource(
@@ -171,27 +174,31 @@ class Engine:
         with self._lock:
             self._register_filesystems(snapshot)
             attached = {
-                row[0]
+                fold(row[0])
                 for row in self._db.execute(
                     "SELECT database_name FROM duckdb_databases()"
                 ).fetchall()
             }
-            for catalog in sorted({key[0] for key in wanted} - attached):
+            for catalog in sorted({key[0] for key in wanted if fold(key[0]) not in attached}):
                 self._db.execute(f"ATTACH ':memory:' AS {quote_ident(catalog)}")
+                attached.add(fold(catalog))
             for catalog, schema in sorted({key[:2] for key in wanted}):
                 self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(catalog, schema)}")
             for key, sql in wanted.items():
                 if self._views.get(key) != sql:
                     self._db.execute(f"CREATE OR REPLACE VIEW {qualified(*key)} AS {sql}")
                     self._schema_cache.pop(key, None)
-            for key in set(self._views) - set(wanted):
-                self._db.execute(f"DROP VIEW IF EXISTS {qualified(*key)}")
-                self._schema_cache.pop(key, None)
-            live_schemas = {key[:2] for key in wanted}
-            for catalog, schema in {key[:2] for key in self._views} - live_schemas:
-                self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
-            self._views = wanted
             served = frozenset((fold(c), fold(s), fold(t)) for c, s, t in wanted)
+            for key in self._views:
+                if key not in wanted:
+                    self._schema_cache.pop(key, None)
+                if (fold(key[0]), fold(key[1]), fold(key[2])) not in served:
+                    self._db.execute(f"DROP VIEW IF EXISTS {qualified(*key)}")
+            live_schemas = {key[:2] for key in served}
+            for catalog, schema in {key[:2] for key in self._views}:
+                if (fold(catalog), fold(schema)) not in live_schemas:
+                    self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
+            self._views = wanted
             self._published = (served, _owners(snapshot))
             if self._table_cache:
                 self._table_cache.publish(sources)
@@ -311,7 +318,7 @@ class Engine:
         dataset: Dataset,
         table: Table,
         files: Collection[str],
-        may_read: Callable[[str, str], bool] | None = None,
+        may_read: Callable[[str, str, str | None], bool] | None = None,
     ) -> Execution:
         """Read some of a published table's files with exactly the table's columns and types.
 
@@ -319,7 +326,9 @@ class Engine:
         ``may_read`` is the caller's grant, as in ``QueryContext``.
         """
         key = tuple(target)
-        hidden = may_read is not None and not may_read(dataset.catalog, dataset.name)
+        hidden = may_read is not None and not may_read(
+            dataset.catalog, dataset.name, dataset.project_id
+        )
         if hidden or key not in self._views or not set(files) <= set(table.files) or not files:
             raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
         cursor = self._cursor(QueryContext())
@@ -419,17 +428,23 @@ def _arrow_schema(
     return without_dictionaries(relation.limit(0).to_arrow_table().schema)
 
 
-def _owners(snapshot: Snapshot) -> dict[tuple[str, str], tuple[str, str]]:
-    """Each served schema, folded, with the ``(catalog, name)`` of the dataset it shows.
+#: A dataset as grants know it: ``(catalog, name, Flywheel project id or None)``.
+_Owner = tuple[str, str, str | None]
+
+
+def _owners(snapshot: Snapshot) -> dict[tuple[str, str], _Owner]:
+    """Each served schema, folded, with the dataset it shows.
 
     Looked up, never cut out of the schema name: a Flywheel label may itself contain ``@``.
     """
-    owners = {
-        (fold(dataset.catalog), fold(schema)): (dataset.catalog, dataset.name)
+    owners: dict[tuple[str, str], _Owner] = {
+        (fold(dataset.catalog), fold(schema)): (dataset.catalog, dataset.name, dataset.project_id)
         for dataset in snapshot.datasets
         for schema, _version in served_schemas(dataset)
     }
-    owners.update({(fold(s.catalog), fold(s.name)): (s.catalog, s.name) for s in snapshot.derived})
+    owners.update(
+        {(fold(s.catalog), fold(s.name)): (s.catalog, s.name, None) for s in snapshot.derived}
+    )
     return owners
 
 

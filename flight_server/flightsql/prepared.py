@@ -29,7 +29,9 @@ def statement_body(query: str, context: QueryContext) -> dict[str, Any]:
     return {"q": query, "c": context.default_catalog, "s": context.default_schema}
 
 
-def context_of(body: dict[str, Any], may_read: Callable[[str, str], bool]) -> QueryContext:
+def context_of(
+    body: dict[str, Any], may_read: Callable[[str, str, str | None], bool]
+) -> QueryContext:
     """The defaults a statement body was planned with, for the caller presenting it."""
     return QueryContext(body.get("c"), body.get("s"), may_read)
 

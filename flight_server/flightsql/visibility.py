@@ -13,7 +13,11 @@ from flight_server.catalog.model import Snapshot
 def visible_to(snapshot: Snapshot, caller: Caller) -> Snapshot:
     """``snapshot`` without the datasets (served or skipped) ``caller`` may not see."""
     return Snapshot(
-        datasets=tuple(d for d in snapshot.datasets if caller.may_see(d.catalog, d.name)),
-        skipped=tuple(s for s in snapshot.skipped if caller.may_see(s.catalog, s.name)),
+        datasets=tuple(
+            d for d in snapshot.datasets if caller.may_see(d.catalog, d.name, d.project_id)
+        ),
+        skipped=tuple(
+            s for s in snapshot.skipped if caller.may_see(s.catalog, s.name, s.project_id)
+        ),
         derived=tuple(s for s in snapshot.derived if caller.may_see(s.catalog, s.name)),
     )

@@ -36,6 +36,7 @@ def _open_project(
 ) -> Dataset | SkippedDataset | None:
     """A project's dataset, why it cannot be served, or ``None`` when it has none."""
     group, label = str(project.get("group", "")), str(project.get("label", ""))
+    project_id = str(project["_id"]) if project.get("_id") else None
     try:
         if "info" not in project:  # listings may omit custom info
             project = client.project(str(project["_id"]))
@@ -43,11 +44,11 @@ def _open_project(
         if not info:
             return None
         location = _location(client, info)
-        return open_dataset(group, label, location)
+        return open_dataset(group, label, location, project_id)
     except (FlywheelError, StorageError, LayoutError, OSError, KeyError, TypeError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("skipping Flywheel project %s/%s: %s", group, label, reason)
-        return SkippedDataset(group, label, _info_display(project), reason)
+        return SkippedDataset(group, label, _info_display(project), reason, project_id)
 
 
 def _location(client: FlywheelClient, info: dict[str, Any]) -> Location:
