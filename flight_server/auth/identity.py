@@ -11,12 +11,12 @@ ANY = "*"
 
 @dataclass(frozen=True)
 class Grant:
-    """Datasets as ``(catalog, name)`` pairs, either part possibly ``*``.
+    """Datasets as ``(catalog, name)`` pairs, either part possibly ``*``, and Flywheel
+    project ids.
 
-    A grant names datasets exactly as they are served (Flywheel's group and label, or the
-    configured name), never a spelling: the engine resolves however a query spells a
-    table to the dataset it shows before asking. Comparing spellings would let a role on
-    project ``SECRET`` read another group member's ``Secret``.
+    Pairs match served names exactly, never a spelling: the engine resolves however a
+    query spells a table to the dataset it shows before asking. Flywheel roles become
+    project ids, because a group and label are only a name another project can share.
     """
 
     datasets: frozenset[tuple[str, str]]
