@@ -15,7 +15,14 @@ from flight_server.config import EngineSettings
 from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
-from flight_server.engine.guard import Analysis, TableAccess, TableKey, analyse, authorise
+from flight_server.engine.guard import (
+    Analysis,
+    TableAccess,
+    TableKey,
+    analyse,
+    authorise,
+    table_key,
+)
 from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident
 from flight_server.engine.table_cache import CACHE_DATABASE, CacheSource, CacheStats, TableCache
 from flight_server.identifiers import fold
@@ -188,11 +195,11 @@ class Engine:
                 if self._views.get(key) != sql:
                     self._db.execute(f"CREATE OR REPLACE VIEW {qualified(*key)} AS {sql}")
                     self._schema_cache.pop(key, None)
-            served = frozenset((fold(c), fold(s), fold(t)) for c, s, t in wanted)
+            served = frozenset(table_key(*key) for key in wanted)
             for key in self._views:
                 if key not in wanted:
                     self._schema_cache.pop(key, None)
-                if (fold(key[0]), fold(key[1]), fold(key[2])) not in served:
+                if table_key(*key) not in served:
                     self._db.execute(f"DROP VIEW IF EXISTS {qualified(*key)}")
             live_schemas = {key[:2] for key in served}
             for catalog, schema in {key[:2] for key in self._views}:

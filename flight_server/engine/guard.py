@@ -23,6 +23,12 @@ from flight_server.identifiers import fold
 #: A table as ``(catalog, schema, table)``, each part folded as DuckDB compares names.
 TableKey = tuple[str, str, str]
 
+
+def table_key(catalog: str, schema: str, table: str) -> TableKey:
+    """The key of a table however its name is spelled."""
+    return (fold(catalog), fold(schema), fold(table))
+
+
 # The database DuckDB opens ``:memory:`` as, and the schema every database starts with:
 # where unqualified names resolve when a call sets no defaults.
 _DEFAULT_CATALOG = "memory"

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import duckdb
 
-from flight_server.engine.guard import TableKey
+from flight_server.engine.guard import TableKey, table_key
 from flight_server.engine.sql_text import qualified, quote_literal
-from flight_server.identifiers import fold
 from flight_server.messages import first_line
 
 log = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ class TableCache:
             self._views = {}
             for key, source in self._sources.items():
                 identity = source.identity
-                self._identities[_folded(key)] = identity
+                self._identities[table_key(*key)] = identity
                 self._views.setdefault(identity, []).append(key)
             for key in set(self._pointing) - set(sources):
                 del self._pointing[key]  # the engine dropped the view
@@ -380,10 +379,6 @@ class TableCache:
 
 def _table(identity: str) -> str:
     return qualified(CACHE_DATABASE, "main", f"t_{identity}")
-
-
-def _folded(key: ViewKey) -> TableKey:
-    return (fold(key[0]), fold(key[1]), fold(key[2]))
 
 
 def _wal(path: Path) -> Path:
