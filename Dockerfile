@@ -26,9 +26,9 @@ WORKDIR /src
 
 # The context holds only what `pip install .` needs: .dockerignore is an allowlist
 # (pyproject.toml, constraints.txt, README.md, flight_server/, clients/ when present).
-# Runtime dependencies only: no extras.
+# The server and every object store (the `server` extra); no client, test or demo packages.
 COPY . .
-RUN pip install --no-cache-dir -c constraints.txt . \
+RUN pip install --no-cache-dir -c constraints.txt '.[server]' \
     && fw-flight-sql --help > /dev/null
 
 

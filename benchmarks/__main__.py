@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import analytic, concurrency, memory, object_storage, scan, small
+from benchmarks import analytic, attacks, concurrency, memory, object_storage, scan, small
 from benchmarks.harness import Section
 
 
@@ -28,6 +28,7 @@ def sections(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
         "memory": lambda: memory.run(args.scan_rows // 10),
         "concurrency": lambda: concurrency.run(args.scan_rows // 10),
         "object_storage": lambda: object_storage.run(args.s3_rows, args.subjects // 10),
+        "attacks": lambda: attacks.run(),
     }
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shlex
+import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,20 +21,33 @@ from flight_server.config import CONFIG_ENV, ConfigError, Settings, load_setting
 from flight_server.logs import configure_logging
 from flight_server.messages import fail, first_line
 
+if TYPE_CHECKING:
+    from flight_server.service import Service
+
 log = logging.getLogger(__name__)
 
 
 def _parse_dataset(
     _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 ) -> list[dict] | None:
-    """``NAME=LOCATION`` pairs from ``--dataset``."""
+    """``NAME=LOCATION`` pairs from ``--dataset``; a local root must exist (a typo, surely)."""
     parsed = []
     for value in values:
         name, sep, location = value.partition("=")
         if not sep or not name or not location:
             raise click.BadParameter(f"expected NAME=LOCATION, got {value!r}")
+        root = _local_root(location)
+        if root is not None and not root.exists():
+            fail(f"--dataset {name}: {root} does not exist", code=2)
         parsed.append({"name": name, "location": location})
     return parsed or None
+
+
+def _local_root(location: str) -> Path | None:
+    """The directory a local location names; None for object storage URLs."""
+    if location.startswith("file://"):
+        return Path(location.removeprefix("file://").split("?", 1)[0])
+    return None if "://" in location else Path(location)
 
 
 def _parse_options(
@@ -53,6 +71,20 @@ _config_option = click.option(
     envvar=CONFIG_ENV,
     help="YAML or TOML settings file.",
 )
+# ``serve`` and ``export`` name datasets the same way.
+_dataset_option = click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    callback=_parse_dataset,
+    help="A dataset, NAME=LOCATION (a path or file://, s3://, gs://, az:// URL).",
+)
+_catalog_option = click.option(
+    "--catalog",
+    "local_catalog",
+    default=None,
+    help="Catalog name for datasets given here (default 'local').",
+)
 
 
 @click.group()
@@ -71,19 +103,8 @@ def main() -> None:
     default=None,
     help="HTTP port for /healthz, /readyz and /metrics (default 9090; 0 picks a free port).",
 )
-@click.option(
-    "--dataset",
-    "datasets",
-    multiple=True,
-    callback=_parse_dataset,
-    help="Serve a dataset: NAME=LOCATION (a path or file://, s3://, gs://, az:// URL).",
-)
-@click.option(
-    "--catalog",
-    "local_catalog",
-    default=None,
-    help="Catalog name for datasets given here (default 'local').",
-)
+@_dataset_option
+@_catalog_option
 def serve(config_file: Path | None, **flags: object) -> None:
     """Serve the configured datasets until SIGTERM or Ctrl-C, then drain."""
     try:
@@ -123,12 +144,22 @@ def hash_password_command() -> None:
 )
 @click.option("--rows-per-file", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @_config_option
+@_dataset_option
+@_catalog_option
 def export_command(
-    ref: str, url: str, options: dict[str, str], rows_per_file: int, config_file: Path | None
+    ref: str,
+    url: str,
+    options: dict[str, str],
+    rows_per_file: int,
+    config_file: Path | None,
+    **flags: object,
 ) -> None:
-    """Export a federated dataset or a dataset (catalog.name) to URL/<YYYYmmdd-HHMMSS>/."""
+    """Export a federated dataset or a dataset (name or catalog.name) to URL/<YYYYmmdd-HHMMSS>/.
+
+    The datasets are those of --config, or given here with --dataset as for ``serve``.
+    """
     try:
-        settings = load_settings(config_file)
+        settings = load_settings(config_file, **flags)
     except ConfigError as exc:
         fail(f"invalid configuration: {exc}", code=2)
     configure_logging(settings.log_format, settings.log_level)
@@ -160,6 +191,7 @@ def run_server(settings: Settings) -> None:
     Running queries get ``shutdown_grace_seconds`` to finish; then they are cancelled. A
     server that still cannot stop is ended hard, so the process never outlives its pod.
     """
+    from flight_server.auth.setup import anonymous_enabled
     from flight_server.service import Service
 
     stop = threading.Event()
@@ -167,6 +199,10 @@ def run_server(settings: Settings) -> None:
         signal.signal(signum, lambda _signum, _frame: stop.set())
     service = Service(settings)
     log.info("fw-flight-sql %s listening on %s", __version__, service.uri)
+    # A first query to paste, where one works without credentials (``make run``'s server).
+    hint = _query_hint(service) if anonymous_enabled(settings) and not settings.tls else None
+    if hint:
+        log.info("try it: %s", hint)
     stop.wait()
     if service.stop(settings.shutdown_grace_seconds):
         log.info("shutdown complete")
@@ -174,6 +210,31 @@ def run_server(settings: Settings) -> None:
     log.error("queries did not stop after cancellation; exiting anyway")
     logging.shutdown()
     os._exit(1)
+
+
+def _query_hint(service: Service) -> str | None:
+    """A command to paste into another terminal: the first rows of one served table."""
+    served = sorted(service.runtime.snapshot.datasets, key=lambda d: (d.catalog, d.name))
+    for dataset in served:
+        if dataset.latest.tables:
+            table = min(dataset.latest.tables)
+            name = ".".join(_sql_name(part) for part in (dataset.catalog, dataset.name, table))
+            sql = f"SELECT * FROM {name} LIMIT 10"
+            return shlex.join([_program(), "query", "--uri", service.uri, sql])
+    return None
+
+
+def _sql_name(part: str) -> str:
+    return part if re.fullmatch(r"[a-z_][a-z0-9_]*", part) else '"' + part.replace('"', '""') + '"'
+
+
+def _program() -> str:
+    """How to run this command again: its name when PATH finds this very program."""
+    invoked = sys.argv[0]
+    found = shutil.which("fw-flight-sql")
+    if found and os.path.realpath(found) == os.path.realpath(invoked):
+        return "fw-flight-sql"
+    return invoked
 
 
 main.add_command(query)

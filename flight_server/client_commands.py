@@ -1,12 +1,16 @@
 """``fw-flight-sql query`` and ``datasets``: a command-line client built on ``fw_flight``.
 
 Results stream batch by batch to the output, so a large result never sits in memory
-(the ``table`` format shows the first rows only). Failures are one line and exit 1.
+(the ``table`` format shows the first rows only). Failures are one line and exit 1, and
+leave no partial ``--output`` file; a reader that closes the pipe early (``| head``) ends
+the command quietly.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +73,8 @@ def query(sql: str, fmt: str, output: Path | None, **connection: Any) -> None:
             with _sink(output) as sink:
                 rows = _WRITERS[fmt](reader, sink, _RowCounter())
         except Exception as exc:  # every driver and server failure: one readable line
+            if _closed_pipe(exc):
+                _quiet_exit()
             fail(f"query failed: {first_line(exc)}")
     if output is not None:
         click.echo(f"{rows:,} rows written to {output}", err=True)
@@ -95,10 +101,28 @@ def datasets(as_json: bool, **connection: Any) -> None:
             d["versions"],
             d["latest_version"] or "-",
             d["tables"],
+            "stale" if d.get("stale") else "ok",
         )
         for d in listing["datasets"]
     ]
-    click.echo(_aligned(("catalog", "schema", "kind", "versions", "latest", "tables"), served))
+    header = ("catalog", "schema", "kind", "versions", "latest", "tables", "state")
+    click.echo(_aligned(header, served))
+    stale = [
+        (d["catalog"], d["schema"], d["stale_reason"])
+        for d in listing["datasets"]
+        if d.get("stale")
+    ]
+    if stale:
+        click.echo("\nstale (last good load kept; the latest failed):")
+        click.echo(_aligned(("catalog", "schema", "reason"), stale))
+    problems = [
+        (d["catalog"], d["schema"], problem)
+        for d in listing["datasets"]
+        for problem in d.get("problems", ())
+    ]
+    if problems:
+        click.echo("\nleft out of served datasets:")
+        click.echo(_aligned(("catalog", "schema", "problem"), problems))
     if listing["skipped"]:
         click.echo("\nskipped:")
         skipped = [(s["catalog"], s["schema"], s["reason"]) for s in listing["skipped"]]
@@ -126,46 +150,104 @@ def _client(connection: dict[str, Any]) -> Iterator[Any]:
 
 @contextmanager
 def _sink(output: Path | None) -> Iterator[BinaryIO]:
+    """Standard output, or a file that appears (whole) at ``output`` only on success."""
     if output is None:
         yield sys.stdout.buffer
+        sys.stdout.flush()
         return
+    partial = output.with_name(f".{output.name}.partial")
     try:
-        with output.open("wb") as handle:
-            yield handle
+        handle = partial.open("wb")
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}")
+    try:
+        with handle:
+            yield handle
+        partial.replace(output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _closed_pipe(exc: BaseException) -> bool:
+    """A reader of standard output went away (``| head``); pyarrow may wrap the error."""
+    return isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE
+
+
+def _quiet_exit() -> None:
+    """End without a traceback: Python would fail flushing the closed pipe again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 class _RowCounter:
-    """Counts rows as they stream; shows a live count on a terminal."""
+    """Counts rows as they stream; shows a live count on a terminal, erased when done."""
 
     def __init__(self) -> None:
         self.rows = 0
         self._live = sys.stderr.isatty()
+        self._shown = 0
 
     def add(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         self.rows += batch.num_rows
         if self._live:
-            sys.stderr.write(f"\r  {self.rows:,} rows")
+            text = f"  {self.rows:,} rows"
+            sys.stderr.write(f"\r{text}")
             sys.stderr.flush()
+            self._shown = len(text)
         return batch
 
     def close(self) -> int:
-        if self._live:
-            sys.stderr.write("\r")
+        if self._live and self._shown:
+            # Blank the count, so what is drawn next on the same terminal starts clean.
+            sys.stderr.write("\r" + " " * self._shown + "\r")
+            sys.stderr.flush()
         return self.rows
 
 
-def _write_with(writer_type: type) -> Callable[[pa.RecordBatchReader, BinaryIO, _RowCounter], int]:
-    """A writer for formats pyarrow streams batch by batch (CSV, Parquet)."""
+def _write_with(
+    writer_type: type, flat: bool = False
+) -> Callable[[pa.RecordBatchReader, BinaryIO, _RowCounter], int]:
+    """A writer for formats pyarrow streams batch by batch (CSV, Parquet).
+
+    ``flat`` formats have no nested values: lists, structs and maps become JSON text.
+    """
 
     def write(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
-        with writer_type(sink, reader.schema) as writer:
+        schema = _flat_schema(reader.schema) if flat else reader.schema
+        with writer_type(sink, schema) as writer:
             for batch in reader:
-                writer.write_batch(counter.add(batch))
+                counter.add(batch)
+                writer.write_batch(_flat_batch(batch, schema) if flat else batch)
         return counter.close()
 
     return write
+
+
+def _flat_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema(
+        [
+            field.with_type(pa.string()) if pa.types.is_nested(field.type) else field
+            for field in schema
+        ]
+    )
+
+
+def _flat_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    columns = [
+        _as_json(column) if pa.types.is_nested(column.type) else column for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _as_json(column: pa.Array) -> pa.Array:
+    """Each nested value as JSON text (dates, decimals and the like as strings); nulls stay."""
+    texts = [
+        None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+        for value in column.to_pylist()
+    ]
+    return pa.array(texts, pa.string())
 
 
 def _write_json(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCounter) -> int:
@@ -192,7 +274,7 @@ def _write_table(reader: pa.RecordBatchReader, sink: BinaryIO, counter: _RowCoun
 
 _WRITERS = {
     "table": _write_table,
-    "csv": _write_with(pa_csv.CSVWriter),
+    "csv": _write_with(pa_csv.CSVWriter, flat=True),
     "json": _write_json,
     "parquet": _write_with(pq.ParquetWriter),
 }

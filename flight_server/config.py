@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ByteSize,
     ConfigDict,
     Field,
@@ -46,6 +48,24 @@ def _schema_name(value: str) -> str:
 SchemaName = Annotated[str, AfterValidator(_schema_name)]
 
 
+def _option_text(value: object) -> object:
+    """A storage option as text, whatever YAML, TOML or JSON made of it.
+
+    ``anon: true`` and ``project: 123456789`` arrive as a bool and an int; the backends
+    read every option as text, as the options of a storage URL's query come, and turn
+    ``anon`` into a boolean themselves. Other shapes (lists, mappings) stay refused.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+#: A storage option's value: kept secret (it may be a key), given as text, bool or number.
+OptionValue = Annotated[SecretStr, BeforeValidator(_option_text)]
+
+
 class _Section(BaseModel):
     """A nested settings block: a mistyped key is an error, not silently ignored."""
 
@@ -58,14 +78,14 @@ class DatasetSettings(_Section):
     name: SchemaName
     location: str
     catalog: str | None = None
-    options: dict[str, SecretStr] = Field(default_factory=dict)
+    options: dict[str, OptionValue] = Field(default_factory=dict)
 
 
 class CentreSettings(_Section):
     """One centre of a federated dataset, given as a storage location with its options."""
 
     location: str
-    options: dict[str, SecretStr] = Field(default_factory=dict)
+    options: dict[str, OptionValue] = Field(default_factory=dict)
 
 
 class FederatedSettings(_Section):
@@ -101,6 +121,13 @@ class EngineSettings(_Section):
     cache_bytes: ByteSize | None = None
     #: Where the hot table cache keeps its DuckDB database file.
     cache_directory: str = "/tmp/fw-flight-sql/cache"
+    #: The zone time-zone-aware SQL (casts, ``date_trunc``) and result labels use: fixed,
+    #: so results never depend on the host's ``TZ``.
+    time_zone: str = "UTC"
+
+
+#: The ``flywheel.allowed_roots`` key for projects without a storage id (environment creds).
+ENVIRONMENT_ROOTS = "environment"
 
 
 class FlywheelSettings(_Section):
@@ -108,7 +135,40 @@ class FlywheelSettings(_Section):
 
     api_key: SecretStr | None = None
     exhaustive: bool = False
+    #: Seconds one Flywheel API call may take; a failed or timed-out call is retried
+    #: ``retries`` times (GETs and lookups only, after 0.5 s, 1 s, ...).
     timeout_seconds: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    #: Where projects' ``info.dataset`` may point, per Flywheel storage id (and
+    #: ``environment`` for projects without one): ``{"<storage id>": ["s3://bucket/prefix"]}``.
+    #: Unset: anywhere the credentials reach. Set: a storage not named allows nothing.
+    allowed_roots: dict[str, list[str]] | None = None
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _roots_are_urls(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for key, roots in (value or {}).items():
+            for root in roots:
+                scheme, separator, rest = root.partition("://")
+                if not (scheme and separator and rest) or "?" in root:
+                    # The root is not quoted: a query would be where a secret sits.
+                    raise ValueError(
+                        f"allowed_roots.{key}: a root is a storage URL without a query "
+                        "(s3://bucket/prefix, gs://..., az://account/container/..., file:///dir)"
+                    )
+        return value
+
+
+class StorageSettings(_Section):
+    """Time bounds on loading, so one slow or dead store or project cannot stall the rest."""
+
+    #: Seconds one storage request may take to connect, and to send each answer.
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Retries of one failed or timed-out storage request (with short back-offs).
+    retries: int = Field(default=2, ge=0, le=10)
+    #: Seconds one unit of loading (a project, a configured or federated dataset) may take
+    #: in all; past it, the unit is skipped as timed out and the others go on.
+    load_timeout_seconds: float = Field(default=300.0, gt=0)
 
 
 class UserSettings(_Section):
@@ -142,6 +202,18 @@ class AuthSettings(_Section):
     anonymous: bool | None = None
     anonymous_datasets: list[str] = Field(default_factory=lambda: ["*"])
     allow_public_anonymous: bool = False
+    #: Failed basic logins in a row for a user name (or client address) before further
+    #: attempts are refused at once: for the first window, then twice as long after each
+    #: further failure, up to the maximum.
+    login_failures_before_backoff: int = Field(default=5, ge=1)
+    login_backoff_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    #: scrypt checks at once; a login waits up to the wait for one, then gets UNAVAILABLE.
+    max_concurrent_password_checks: int = Field(default=2, ge=1)
+    password_check_wait_seconds: float = Field(default=1.0, ge=0)
+    #: Header a trusted proxy sets to the client's address (e.g. x-forwarded-for), for the
+    #: per-address backoff; only when every connection comes through that proxy.
+    login_address_header: str | None = None
 
 
 class LimitsSettings(_Section):
@@ -149,12 +221,24 @@ class LimitsSettings(_Section):
 
     #: Seconds a query may run (from the start of its stream); None: no limit.
     query_timeout_seconds: float | None = Field(default=600.0, gt=0)
-    #: Queries streaming at once; more wait up to ``queue_seconds``, then get UNAVAILABLE.
+    #: Queries planning or streaming at once; more wait up to ``queue_seconds``, then get
+    #: UNAVAILABLE.
     max_concurrent_queries: int = Field(default=16, ge=1)
     queue_seconds: float = Field(default=30.0, ge=0)
+    #: Of those, how many one caller (a user or token name; anonymous callers share one)
+    #: may hold; None: half of ``max_concurrent_queries``, at least 1.
+    max_queries_per_user: int | None = Field(default=None, ge=1)
+    #: The server process's memory ceiling (``3GiB``): past it, running queries are
+    #: stopped with a resources error. None: 80% of the container's memory limit, or of
+    #: the machine's memory; 0: no ceiling.
+    max_memory_bytes: ByteSize | None = None
     #: Largest SQL text, and largest command, ticket or action body, in bytes.
     max_sql_bytes: int = Field(default=1_000_000, ge=1024)
     max_request_bytes: int = Field(default=4_000_000, ge=1024)
+    #: A statement's size past which it is refused before parsing and planning: syntax
+    #: nodes (tokens, then parse-tree nodes) and SELECT blocks (each UNION branch is one).
+    max_sql_nodes: int = Field(default=100_000, ge=100)
+    max_sql_selects: int = Field(default=1_000, ge=1)
 
 
 class TlsSettings(_Section):
@@ -185,6 +269,7 @@ class Settings(BaseSettings):
     datasets: list[DatasetSettings] = Field(default_factory=list)
     federated: list[FederatedSettings] = Field(default_factory=list)
     flywheel: FlywheelSettings = Field(default_factory=FlywheelSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     refresh_seconds: float = Field(default=300.0, ge=0)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -204,14 +289,19 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _ConfigFileSource(settings_cls)
 
 
+# The file ``load_settings`` was given, for the settings it builds: set per call, never in
+# the process environment, so one caller's file (a CLI run inside tests) leaks into no other.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("config_file", default=None)
+
+
 class _ConfigFileSource(PydanticBaseSettingsSource):
-    """Reads the file named by ``FW_FLIGHT_SQL_CONFIG`` (YAML or TOML)."""
+    """Reads the file given to ``load_settings``, else the one ``FW_FLIGHT_SQL_CONFIG`` names."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(CONFIG_ENV)
+        path = _CONFIG_FILE.get() or os.environ.get(CONFIG_ENV)
         return read_config_file(Path(path)) if path else {}
 
 
@@ -244,8 +334,7 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     Raises ``ConfigError``: pydantic's own messages quote input values, and an input next
     to a secret (or the secret itself, mistyped) must never reach a terminal or a log.
     """
-    if config_file is not None:
-        os.environ[CONFIG_ENV] = str(config_file)
+    token = _CONFIG_FILE.set(config_file)
     try:
         return Settings(**{key: value for key, value in flags.items() if value is not None})
     except ValidationError as exc:
@@ -256,3 +345,5 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
         raise ConfigError("; ".join(problems)) from None
     except (OSError, SettingsError, ValueError) as exc:
         raise ConfigError(first_line(exc)) from None
+    finally:
+        _CONFIG_FILE.reset(token)

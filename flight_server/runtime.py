@@ -9,7 +9,11 @@ import time
 from flight_server.catalog.federated import ProjectLookup, federate
 from flight_server.catalog.flywheel.api_key import parse_api_key
 from flight_server.catalog.flywheel.client import FlywheelClient, FlywheelError
-from flight_server.catalog.flywheel.discovery import discover
+from flight_server.catalog.flywheel.discovery import DiscoveryPolicy, discover
+from flight_server.catalog.flywheel.roots import RootAllowlist
+from flight_server.catalog.isolation import Skip, describe, isolated
+from flight_server.catalog.last_good import keep_last_good, stale_projects
+from flight_server.catalog.local_roots import configured_local_roots
 from flight_server.catalog.model import Snapshot
 from flight_server.catalog.names import without_clashes
 from flight_server.catalog.static import load_static
@@ -21,6 +25,8 @@ from flight_server.engine.duckdb_engine import (
     ExecutionWatch,
     unwatched,
 )
+from flight_server.engine.guard import StatementBounds
+from flight_server.storage.base import CallLimits
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,12 @@ class Runtime:
 
     def __init__(self, settings: Settings, watch: ExecutionWatch = unwatched) -> None:
         self.settings = settings
-        self.engine = Engine(settings.engine, watch)
+        self.engine = Engine(
+            settings.engine,
+            watch,
+            local_roots=configured_local_roots(settings.datasets),
+            bounds=StatementBounds(settings.limits.max_sql_nodes, settings.limits.max_sql_selects),
+        )
         self.snapshot = Snapshot()
         self.refreshed_at: float | None = None
         self.refresh_failures = 0
@@ -44,30 +55,60 @@ class Runtime:
             FlywheelClient(
                 parse_api_key(settings.flywheel.api_key.get_secret_value()),
                 timeout=settings.flywheel.timeout_seconds,
+                retries=settings.flywheel.retries,
             )
             if settings.flywheel.api_key
             else None
         )
+        self._allowed_roots = RootAllowlist(settings.flywheel.allowed_roots)
+        #: Why the Flywheel site could not be listed at the last refresh; None when it was.
+        self.site_problem: str | None = None
 
     def refresh(self) -> Snapshot:
-        """Reload every dataset source and swap the new snapshot in whole."""
+        """Reload every dataset source and swap the new snapshot in whole.
+
+        Every unit loads behind its own boundary and deadline, so a refresh always ends
+        with what could be loaded; a dataset that served before and fails now keeps its
+        last good state, marked stale.
+        """
         with self._refresh_lock:
-            snapshot = load_static(self.settings.datasets, self.settings.local_catalog)
+            settings, previous = self.settings, self.snapshot
+            limits = CallLimits(settings.storage.timeout_seconds, settings.storage.retries)
+            timeout = settings.storage.load_timeout_seconds
+            snapshot = load_static(settings.datasets, settings.local_catalog, limits, timeout)
             if self._flywheel is not None:
-                found = discover(self._flywheel, exhaustive=self.settings.flywheel.exhaustive)
-                snapshot = merge(snapshot, found)
-            snapshot = federate(snapshot, self.settings.federated, self._project_lookup())
+                snapshot = merge(snapshot, self._discover(self._flywheel, previous, limits))
+            snapshot = keep_last_good(snapshot, previous)
+            snapshot = federate(
+                snapshot, settings.federated, self._project_lookup(), limits, timeout
+            )
+            snapshot = keep_last_good(snapshot, previous)
             snapshot = without_clashes(snapshot, RESERVED_CATALOGS, RESERVED_SCHEMAS)
             self.engine.publish(snapshot)
             self.snapshot = snapshot
             self.refreshed_at = time.time()
         log.info(
-            "serving %d dataset(s), %d federated, %d skipped",
+            "serving %d dataset(s), %d federated, %d skipped, %d stale",
             len(snapshot.datasets),
             len(snapshot.derived),
             len(snapshot.skipped),
+            sum(1 for d in (*snapshot.datasets, *snapshot.derived) if d.stale),
         )
         return snapshot
+
+    def _discover(self, client: FlywheelClient, previous: Snapshot, limits: CallLimits) -> Snapshot:
+        """The site's projects; if the site cannot be listed, the last good ones, stale."""
+        flywheel = self.settings.flywheel
+        policy = DiscoveryPolicy(
+            limits, self.settings.storage.load_timeout_seconds, self._allowed_roots
+        )
+        found = isolated(
+            "Flywheel site",
+            client.site,
+            lambda: discover(client, exhaustive=flywheel.exhaustive, policy=policy),
+        )
+        self.site_problem = found.reason if isinstance(found, Skip) else None
+        return stale_projects(previous, found.reason) if isinstance(found, Skip) else found
 
     def _project_lookup(self) -> ProjectLookup | None:
         """Resolves federated centres given as Flywheel project ids (None without Flywheel)."""
@@ -105,7 +146,7 @@ class Runtime:
             except Exception as exc:  # whatever failed, this thread must outlive it
                 # Keep serving the last good snapshot; the failure shows in logs and metrics.
                 self.refresh_failures += 1
-                log.error("catalog refresh failed, keeping the previous catalog: %s", exc)
+                log.error("catalog refresh failed, keeping the previous catalog: %s", describe(exc))
 
     def default_context(self) -> QueryContext:
         """Configured defaults, or the only dataset when exactly one is served."""

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from flight_server.flightsql.server import FlightSqlServer
 from flight_server.messages import first_line
 from flight_server.ops import CallMiddlewareFactory, OpsServer, Readiness, Telemetry
 from flight_server.runtime import Runtime
+from flight_server.storage.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,12 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         _check_exposure(settings)
+        # Before the (maybe long) catalog load: gRPC itself reports a taken port only as
+        # noise on stderr and "did not start properly".
+        if settings.port and _port_taken(settings.host, settings.port):
+            raise StartupError(
+                f"cannot serve Flight SQL on {self._location}: address already in use"
+            )
         # Files first: a missing certificate fails before anything listens.
         self._tls = _tls_options(settings.tls) if settings.tls else {}
         self.telemetry = Telemetry()
@@ -94,13 +103,17 @@ class Service:
     def _load_catalog(self) -> None:
         try:
             self.runtime.refresh()
-        except Exception as exc:
-            raise StartupError(f"cannot load the catalog: {first_line(exc)}") from None
+        except Exception as exc:  # every unit is isolated; what is left is the engine's
+            raise StartupError(f"cannot load the catalog: {redact(first_line(exc))}") from None
+
+    @property
+    def _location(self) -> str:
+        """The Flight location as configured (port 0 until bound)."""
+        scheme = "grpc+tls" if self.settings.tls else "grpc"
+        return f"{scheme}://{_url_host(self.settings.host)}:{self.settings.port}"
 
     def _start_flight(self) -> FlightSqlServer:
-        settings = self.settings
-        scheme = "grpc+tls" if settings.tls else "grpc"
-        location = f"{scheme}://{_url_host(settings.host)}:{settings.port}"
+        location = self._location
         try:
             return FlightSqlServer(
                 self.runtime,
@@ -139,6 +152,24 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise StartupError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """Whether another process listens on ``host:port`` (any address it resolves to)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return False  # let the server report what it makes of the host
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            # As gRPC binds: a port held only by closed connections (TIME_WAIT) is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+    return False
 
 
 def _url_host(host: str) -> str:

@@ -118,6 +118,7 @@ def duckdb_reference(table: GeneratedTable, query: str = "SELECT * FROM t") -> p
     files = ", ".join(f"'{path}'" for path in table.files)
     hive = "true" if table.partitions else "false"
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # as the server pins it, whatever the host's zone
     scan = f"read_parquet([{files}], union_by_name=true, hive_partitioning={hive})"
     con.execute(f"CREATE VIEW t AS SELECT * FROM {scan}")
     return con.sql(query).to_arrow_table()

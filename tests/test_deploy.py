@@ -9,7 +9,10 @@
   has no schema there and is checked against SERVICE_MONITOR_SCHEMA below;
 * the properties that matter are asserted on the rendered objects.
 
-Nothing here touches the network except one loopback HTTP server.
+* the first `docker run` example of docs/deploy.md is run as `python -m flight_server` with
+  the same arguments and environment, and must start.
+
+Nothing here touches the network except loopback servers.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import adbc_driver_flightsql.dbapi as flight_sql
 import helm_python as helm
 import jsonschema
 import kubernetes_validate
@@ -37,6 +41,9 @@ import pytest
 import yaml
 from helm_python import _native
 from pydantic import ByteSize, TypeAdapter
+
+from flight_server.demo import GeneratedDataset
+from tests.support import flight_process, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -285,8 +292,8 @@ def test_dockerfile_builds_a_slim_nonroot_runtime() -> None:
     assert "COPY --from=builder /opt/venv /opt/venv" in runtime_text
     assert "apt-get" not in runtime_text and "pip install" not in runtime_text
     builder_text = "\n".join(f"{op} {args}" for op, args in builder)
-    assert "pip install --no-cache-dir -c constraints.txt . " in builder_text + " "
-    assert ".[" not in builder_text, "the image installs runtime dependencies only"
+    assert "pip install --no-cache-dir -c constraints.txt '.[server]' " in builder_text + " "
+    assert builder_text.count(".[") == 1, "the image installs the server's dependencies only"
 
     (user,) = [args for op, args in runtime if op == "USER"]
     uid, _, gid = user.partition(":")
@@ -446,11 +453,89 @@ def test_schema_rejects_typos_and_bad_values(values: dict[str, Any], message: st
         ({"tls": {"clientCA": {"enabled": True}}}, "needs tls.enabled"),
         ({"replicaCount": 2}, "auth.tokenSecret.name"),
         ({"autoscaling": {"enabled": True}}, "auth.tokenSecret.name"),
+        ({"resources": {"limits": {"memory": None}}}, "resources.limits.memory is required"),
+        ({"resources": None}, "resources.limits.memory is required"),
     ],
 )
 def test_broken_combinations_fail_to_render(values: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmRenderError, match=re.escape(message)):
         render_raw(values)
+
+
+#: The smallest authentication a rendering needs: one user with a password hash.
+USERS = {
+    "analyst": {
+        "password_hash": load_values("default")["config"]["auth"]["users"]["analyst"][
+            "password_hash"
+        ]
+    }
+}
+
+
+def with_auth(values: dict[str, Any]) -> dict[str, Any]:
+    """values plus a user, so a rendering is about something other than authentication."""
+    config = values.get("config", {})
+    return {**values, "config": {**config, "auth": {"users": USERS, **config.get("auth", {})}}}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"config": {"datasets": [{"name": "proj1", "location": "s3://b/proj1"}]}},
+        {"tls": {"enabled": True, "existingSecret": "t", "clientCA": {"enabled": True}}},
+        {"extraEnv": [{"name": "FW_FLIGHT_SQL_LOG_LEVEL", "value": "DEBUG"}]},
+        {"auth": {"tokenSecret": {"name": "fw-flight-sql-auth"}}},
+    ],
+)
+def test_a_chart_without_authentication_fails_to_render_and_says_what_to_set(
+    values: dict[str, Any],
+) -> None:
+    """The pod listens on 0.0.0.0, where the server refuses to start without
+    authentication: a default install would crash-loop, so it does not render."""
+    with pytest.raises(helm.HelmRenderError) as caught:
+        render_raw(values)
+    message = str(caught.value)
+    assert "authentication is required" in message
+    for setting in (
+        "flywheel.apiKeySecret.name",
+        "config.auth.users",
+        "FW_FLIGHT_SQL_AUTH__TOKENS",
+        "config.auth.allow_public_anonymous",
+    ):
+        assert setting in message
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"flywheel": {"apiKeySecret": {"name": "fw-flight-sql-flywheel"}}},
+        {"config": {"auth": {"users": USERS}}},
+        {"config": {"auth": {"flywheel_site": "site.flywheel.io"}}},
+        {"config": {"auth": {"allow_public_anonymous": True}}},
+        {
+            "extraEnv": [
+                {
+                    "name": "FW_FLIGHT_SQL_AUTH__TOKENS",
+                    "valueFrom": {"secretKeyRef": {"name": "t", "key": "t"}},
+                }
+            ]
+        },
+        {"extraEnvFrom": [{"secretRef": {"name": "fw-flight-sql-auth-env"}}]},
+    ],
+)
+def test_any_authentication_renders(values: dict[str, Any]) -> None:
+    assert objects_of(render_raw(values))
+
+
+def test_anonymous_on_the_pod_address_must_be_explicit() -> None:
+    with pytest.raises(
+        helm.HelmRenderError, match=re.escape("needs config.auth.allow_public_anonymous")
+    ):
+        render_raw({"config": {"auth": {"anonymous": True}}})
+    assert objects_of(
+        render_raw({"config": {"auth": {"anonymous": True, "allow_public_anonymous": True}}})
+    )
 
 
 def value_paths(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -492,6 +577,15 @@ def test_chart_defaults_match_the_schema_and_the_image() -> None:
 
 
 # --- Helm chart: properties of the rendered objects ------------------------------------
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_pods_have_a_memory_limit(value_set: str) -> None:
+    """pyarrow's gRPC server receives messages of any size whole before the server can
+    refuse them (docs/security.md, Limits): the container's memory limit bounds a flood of
+    them, and the server's memory ceiling is derived from it."""
+    container = server_container(one(value_set, "Deployment"))
+    assert container["resources"]["limits"]["memory"]
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -576,10 +670,10 @@ def test_config_change_changes_the_checksum() -> None:
         ]
         return annotation
 
-    base = checksum({})
-    assert checksum({}) == base
-    assert checksum({"config": {"engine": {"memory_limit": "3GiB"}}}) != base
-    assert checksum({"replicaCount": 1, "podLabels": {"team": "a"}}) == base
+    base = checksum(with_auth({}))
+    assert checksum(with_auth({})) == base
+    assert checksum(with_auth({"config": {"engine": {"memory_limit": "3GiB"}}})) != base
+    assert checksum(with_auth({"replicaCount": 1, "podLabels": {"team": "a"}})) == base
 
 
 def test_default_deployment() -> None:
@@ -720,7 +814,8 @@ def test_network_policy_without_egress_rules_denies_egress() -> None:
             "egress": {"enabled": True, "allowDNS": False, "allowedPorts": []},
         }
     }
-    (policy,) = [o for o in objects_of(render_raw(values)) if o["kind"] == "NetworkPolicy"]
+    objs = objects_of(render_raw(with_auth(values)))
+    (policy,) = [o for o in objs if o["kind"] == "NetworkPolicy"]
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert policy["spec"]["egress"] == []
     kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
@@ -765,3 +860,63 @@ def test_rendered_config_is_accepted_by_the_server(
             node = node[part]
         secret = node.get_secret_value() if hasattr(node, "get_secret_value") else node
         assert secret == value, name
+
+
+# --- docs/deploy.md: the first `docker run` example starts a server ---------------------
+
+
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+
+
+def first_docker_run() -> list[str]:
+    """The words of the first `docker run` command in docs/deploy.md (continuations joined)."""
+    text = DEPLOY_DOC.read_text()
+    start = text.index("docker run ")
+    command = text[start : text.index("\n\n", start)]
+    lines = [line.split(" #")[0] for line in command.replace("\\\n", " ").splitlines()]
+    return shlex.split(lines[0])
+
+
+def test_the_first_docker_run_example_starts_a_server(demo: GeneratedDataset) -> None:
+    """Its arguments and environment, with the image's, start `python -m flight_server`:
+    the mounted directory is the demo dataset, the published port a free one."""
+    words = first_docker_run()
+    assert words[:3] == ["docker", "run", "--rm"]
+    env = {  # what the image sets: FW_FLIGHT_SQL_HOST=0.0.0.0
+        name: value
+        for op, args in stages()[-1]
+        if op == "ENV"
+        for name, _, value in (item.partition("=") for item in shlex.split(args))
+        if name.startswith("FW_FLIGHT_SQL_")
+    }
+    assert env["FW_FLIGHT_SQL_HOST"] == "0.0.0.0"
+    mounts: dict[str, str] = {}
+    published: list[str] = []
+    rest = iter(words[3:])
+    for word in rest:
+        if word == "-p":
+            published.append(next(rest))
+        elif word == "-v":
+            source, target, *_mode = next(rest).split(":")
+            mounts[target] = source
+        elif word == "-e":
+            name, _, value = next(rest).partition("=")
+            env[name] = value
+        else:
+            image, args = word, list(rest)
+    assert image.startswith("fw-flight-sql:")
+    # Published on loopback only: anonymous access reaches this machine alone.
+    assert published and all(p.startswith("127.0.0.1:") for p in published)
+    (target,) = mounts
+    args = [arg.replace(target, demo.root) for arg in args]
+    port = free_port()
+    env |= {"FW_FLIGHT_SQL_PORT": str(port), "FW_FLIGHT_SQL_OPS_PORT": "0"}
+    command = [sys.executable, "-m", "flight_server", *args]
+    with (
+        flight_process(command, port, env=env) as (uri, _process),
+        flight_sql.connect(uri, autocommit=True) as conn,
+        conn.cursor() as cursor,
+    ):
+        cursor.execute("SELECT count(*) FROM local.proj1.sessions")
+        (count,) = cursor.fetchone()
+    assert count > 0

@@ -307,3 +307,14 @@ def test_errors_suggest_no_names(runtime: Runtime) -> None:
 def test_deep_nesting_is_refused_cleanly(runtime: Runtime) -> None:
     sql = "SELECT " + "(" * 5000 + "1" + ")" * 5000
     assert refused(runtime, sql).kind in (ErrorKind.INVALID, ErrorKind.PERMISSION)
+
+
+def test_missing_tables_get_hints_from_readable_tables_only(runtime: Runtime) -> None:
+    typo = refused(runtime, "SELECT * FROM local.proj1.sesions")
+    assert typo.kind == ErrorKind.NOT_FOUND
+    assert "did you mean local.proj1.sessions?" in typo.message
+    # proj2's tables are hidden from alice: never suggested, and hidden == missing still.
+    hidden = refused(runtime, "SELECT * FROM other.proj2.sesions")
+    missing = refused(runtime, "SELECT * FROM other.proj9.sesions")
+    assert "proj2" not in hidden.message.replace("other.proj2.sesions", "")
+    assert hidden.message.replace("proj2", "proj9") == missing.message

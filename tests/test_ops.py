@@ -24,7 +24,11 @@ def test_healthz_and_readyz_answer_when_serving(demo: GeneratedDataset) -> None:
     with running_service(settings) as service:
         assert service.ops is not None
         assert get_json(service.ops.port, "/healthz") == (200, {"status": "ok"})
-        assert get_json(service.ops.port, "/readyz") == (200, {"status": "ready", "problems": []})
+        healthy = {"skipped": 0, "stale": 0, "storage_unreachable": [], "flywheel_site": None}
+        assert get_json(service.ops.port, "/readyz") == (
+            200,
+            {"status": "ready", "problems": [], "degraded": healthy},
+        )
         assert get(service.ops.port, "/nope")[0] == 404
 
 
@@ -45,10 +49,8 @@ def test_readyz_fails_while_draining(demo: GeneratedDataset) -> None:
     with running_service(Settings()) as service:
         assert service.ops is not None
         service.readiness.drain()
-        assert get_json(service.ops.port, "/readyz") == (
-            503,
-            {"status": "not ready", "problems": ["shutting down"]},
-        )
+        status, body = get_json(service.ops.port, "/readyz")
+        assert (status, body["status"], body["problems"]) == (503, "not ready", ["shutting down"])
 
 
 def test_metrics_change_after_a_query(

@@ -17,7 +17,7 @@ import pandas as pd
 
 def read_sql(uri: str, sql: str) -> pd.DataFrame:
     """The whole result of ``sql`` as a DataFrame (Arrow all the way, no row conversion)."""
-    with flight_sql.connect(uri) as conn, conn.cursor() as cursor:
+    with flight_sql.connect(uri, autocommit=True) as conn, conn.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetch_df()
 

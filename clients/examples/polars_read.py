@@ -21,7 +21,7 @@ def read_sql(uri: str, sql: str) -> pl.DataFrame:
     ``pl.read_database(sql, connection=conn)`` works too; fetching Arrow directly
     shows what happens underneath.
     """
-    with flight_sql.connect(uri) as conn, conn.cursor() as cursor:
+    with flight_sql.connect(uri, autocommit=True) as conn, conn.cursor() as cursor:
         cursor.execute(sql)
         frame = pl.from_arrow(cursor.fetch_arrow_table())
     assert isinstance(frame, pl.DataFrame)

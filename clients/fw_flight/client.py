@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 _FW_PATH = re.compile(r"^fw://(?P<group>[^/]+)/(?P<project>[^/]+)/?$")
 
 
+class DatasetNotFound(LookupError):
+    """The server serves no such dataset, or not to this caller."""
+
+
 @dataclass(frozen=True)
 class DatasetRef:
     """A dataset as the server names it: catalog (Flywheel group) and schema (project label)."""
@@ -158,7 +162,22 @@ class Client:
         return sorted(refs, key=lambda r: (r.catalog, r.schema))
 
     def dataset(self, ref: str) -> Dataset:
-        return Dataset(self, parse_dataset_ref(ref))
+        """A served dataset; a name the server does not serve to this caller says which it does."""
+        wanted = parse_dataset_ref(ref)
+        objects = self.connection.adbc_get_objects(
+            depth="db_schemas",
+            catalog_filter=wanted.catalog,
+            db_schema_filter=_exact(wanted.schema),
+        ).read_all()
+        found = {
+            DatasetRef(catalog["catalog_name"], schema["db_schema_name"])
+            for catalog in objects.to_pylist()
+            for schema in catalog["catalog_db_schemas"] or []
+        }
+        if wanted not in found:
+            served = ", ".join(f"{r.catalog}.{r.schema}" for r in self.datasets()) or "none"
+            raise DatasetNotFound(f"dataset {ref!r} is not served; served datasets: {served}")
+        return Dataset(self, wanted)
 
     def execute(
         self, sql: str, parameters: Any = None, default: DatasetRef | None = None
@@ -191,20 +210,34 @@ def connect(
     tls_root_certs: str | None = None,
 ) -> Client:
     """Connect with a Flywheel API key, a bearer token, or a user name and password."""
-    # Session options (the default catalog and schema) live behind a session cookie.
-    db_kwargs: dict[str, str] = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
     bearer = token or api_key
+    options = connection_options(
+        bearer=bearer, username=username, password=password, tls_root_certs=tls_root_certs
+    )
+    credentials = Credentials(uri, bearer, username, password or "", tls_root_certs)
+    return Client(flight_sql.connect(uri, db_kwargs=options, autocommit=True), credentials)
+
+
+def connection_options(
+    *,
+    bearer: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    tls_root_certs: str | None = None,
+) -> dict[str, str]:
+    """ADBC database options for these credentials (shared with the SQLAlchemy dialect)."""
+    # Session options (the default catalog and schema) live behind a session cookie.
+    options = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
     if bearer:
-        db_kwargs[adbc_driver_flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value] = (
+        options[adbc_driver_flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value] = (
             f"Bearer {bearer}"
         )
     if username is not None:
-        db_kwargs["username"] = username
-        db_kwargs["password"] = password or ""
+        options["username"] = username
+        options["password"] = password or ""
     if tls_root_certs:
-        db_kwargs[adbc_driver_flightsql.DatabaseOptions.TLS_ROOT_CERTS.value] = tls_root_certs
-    credentials = Credentials(uri, bearer, username, password or "", tls_root_certs)
-    return Client(flight_sql.connect(uri, db_kwargs=db_kwargs, autocommit=True), credentials)
+        options[adbc_driver_flightsql.DatabaseOptions.TLS_ROOT_CERTS.value] = tls_root_certs
+    return options
 
 
 def _quote(name: str) -> str:

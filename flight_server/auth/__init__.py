@@ -9,9 +9,11 @@ from flight_server.auth.middleware import (
     AuthMiddleware,
     AuthMiddlewareFactory,
     HandshakeAccepter,
+    admitted_caller,
     caller_of,
 )
 from flight_server.auth.passwords import hash_password, verify_password
+from flight_server.auth.throttle import LoginThrottle
 from flight_server.auth.tokens import BearerTokens
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "FlywheelKeys",
     "Grant",
     "HandshakeAccepter",
+    "LoginThrottle",
+    "admitted_caller",
     "caller_of",
     "check_exposure",
     "hash_password",

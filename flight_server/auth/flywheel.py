@@ -36,6 +36,9 @@ class FlywheelKeys:
         self._site = site_url.rstrip("/")
         self._timeout = timeout
         self._cache: LruCache[str, Caller] = LruCache(max_entries, ttl_seconds)
+        # Keys the site rejected, remembered as long: a client repeating a bad key (or a
+        # placeholder such as "None") costs the site one call, not one per RPC.
+        self._rejected: LruCache[str, bool] = LruCache(max_entries, ttl_seconds)
 
     def caller_for(self, api_key: str) -> Caller | None:
         """The key's owner and the projects they have a role on; None if the site rejects it."""
@@ -46,16 +49,20 @@ class FlywheelKeys:
         cached = self._cache.get(fingerprint)
         if cached is not None:
             return cached
+        if self._rejected.get(fingerprint):
+            return None
         client = FlywheelClient(key, timeout=self._timeout)
         try:
             status = client.auth_status()
             projects = client.projects()
         except FlywheelError as exc:
             if exc.status in _REJECTED:
+                self._rejected.put(fingerprint, True)
                 return None
             raise FlywheelUnavailable(f"the Flywheel site could not check the key: {exc}") from None
         user = status.get("user_id") or (status.get("origin") or {}).get("id")
         if not user:
+            self._rejected.put(fingerprint, True)
             return None  # a device or job key, not a person
         grant = Grant.of_projects(str(p["_id"]) for p in projects if p.get("_id"))
         caller = Caller(f"flywheel:{user}", grant)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 #: Matches every catalog, or every dataset of a catalog, in a ``Grant``.
 ANY = "*"
+
+#: A dataset as grants know it: ``(catalog, name, Flywheel project id or None)``.
+DatasetRef = tuple[str, str, str | None]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,25 @@ class Grant:
     def of_projects(cls, project_ids: Iterable[str]) -> Grant:
         return cls(frozenset(), frozenset(project_ids))
 
-    def allows(self, catalog: str, name: str, project_id: str | None = None) -> bool:
+    def allows(
+        self,
+        catalog: str,
+        name: str,
+        project_id: str | None = None,
+        centres: Collection[DatasetRef] = (),
+    ) -> bool:
+        """Whether the dataset is granted, by name or project id, or, for a federated
+        dataset over ``centres``, because every one of its centres is.
+
+        The union shows nothing a caller who may read each centre could not read
+        centre by centre, and it is what makes a consortium view readable with Flywheel
+        roles alone (they grant projects, never a federated dataset's name).
+        """
+        if self._allows_one(catalog, name, project_id):
+            return True
+        return bool(centres) and all(self._allows_one(*centre) for centre in centres)
+
+    def _allows_one(self, catalog: str, name: str, project_id: str | None) -> bool:
         if project_id is not None and project_id in self.projects:
             return True
         return any(c in (ANY, catalog) and n in (ANY, name) for c, n in self.datasets)
@@ -59,7 +80,14 @@ class Caller:
     user: str
     grant: Grant
 
-    def may_see(self, catalog: str, name: str, project_id: str | None = None) -> bool:
+    def may_see(
+        self,
+        catalog: str,
+        name: str,
+        project_id: str | None = None,
+        centres: Collection[DatasetRef] = (),
+    ) -> bool:
         """Whether dataset ``catalog.name`` (any of its versions), discovered from Flywheel
-        project ``project_id`` if it was, is visible to this caller."""
-        return self.grant.allows(catalog, name, project_id)
+        project ``project_id`` if it was, or federated over ``centres`` if it is, is
+        visible to this caller."""
+        return self.grant.allows(catalog, name, project_id, centres)

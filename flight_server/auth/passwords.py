@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections import Counter
 
 _SCHEME = "scrypt"
 # Interactive-login strength (RFC 7914 suggests N=2^14, r=8, p=1); about 16 MiB per check.
@@ -31,6 +32,28 @@ def verify_password(password: str, encoded: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def decoy_hash(like: list[str]) -> str:
+    """A hash no password matches, as costly to check as most of ``like``.
+
+    Checked for user names nobody configured, so an unknown name costs the same scrypt as
+    a known one and answer times do not tell them apart.
+    """
+    common = Counter(p for encoded in like if (p := _parameters(encoded))).most_common(1)
+    n, r, p = common[0][0] if common else (_N, _R, _P)
+    try:
+        return hash_password(secrets.token_urlsafe(32), n=n, r=r, p=p)
+    except ValueError:  # parameters scrypt refuses: those hashes never match either
+        return hash_password(secrets.token_urlsafe(32))
+
+
+def _parameters(encoded: str) -> tuple[int, int, int] | None:
+    parts = encoded.split("$")
+    try:
+        return (int(parts[1]), int(parts[2]), int(parts[3])) if parts[0] == _SCHEME else None
+    except (IndexError, ValueError):
+        return None
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

@@ -7,6 +7,7 @@ import secrets
 from flight_server.auth.authenticator import Authenticator, Credentials
 from flight_server.auth.flywheel import FlywheelKeys
 from flight_server.auth.identity import Caller, Grant
+from flight_server.auth.throttle import LoginThrottle
 from flight_server.auth.tokens import BearerTokens
 from flight_server.catalog.flywheel.api_key import ApiKeyError, parse_api_key
 from flight_server.config import Settings
@@ -42,7 +43,8 @@ def anonymous_enabled(settings: Settings) -> bool:
 
 
 def build_authenticator(settings: Settings, secret: bytes) -> Authenticator:
-    """Users, static tokens, Flywheel keys and anonymous access, as configured."""
+    """Users, static tokens, Flywheel keys, anonymous access and login throttling, as
+    configured."""
     auth = settings.auth
     site = flywheel_site(settings)
     return Authenticator(
@@ -61,4 +63,6 @@ def build_authenticator(settings: Settings, secret: bytes) -> Authenticator:
             if anonymous_enabled(settings)
             else None
         ),
+        throttle=LoginThrottle.from_settings(auth),
+        address_header=auth.login_address_header,
     )

@@ -10,12 +10,12 @@ rows in, rows out, duplicates dropped and the duplicated keys (as JSON objects).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 
 import pyarrow.parquet as pq
 
+from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
 from flight_server.catalog.model import (
     Dataset,
     DerivedSchema,
@@ -25,11 +25,11 @@ from flight_server.catalog.model import (
     Table,
     TableInput,
 )
-from flight_server.catalog.static import load_static
+from flight_server.catalog.static import DEFAULT_LOAD_SECONDS, load_static
 from flight_server.config import CentreSettings, DatasetSettings, FederatedSettings
 from flight_server.engine.sql_text import quote_ident, quote_literal
-
-log = logging.getLogger(__name__)
+from flight_server.storage.base import DEFAULT_LIMITS, CallLimits
+from flight_server.storage.secrets import display_url
 
 CENTER_COLUMN = "center"
 REPORT_TABLE = "_duplicates"
@@ -48,29 +48,50 @@ class FederationError(ValueError):
 
 
 def federate(
-    snapshot: Snapshot, entries: Iterable[FederatedSettings], lookup: ProjectLookup | None
+    snapshot: Snapshot,
+    entries: Iterable[FederatedSettings],
+    lookup: ProjectLookup | None,
+    limits: CallLimits = DEFAULT_LIMITS,
+    timeout: float = DEFAULT_LOAD_SECONDS,
 ) -> Snapshot:
-    """``snapshot`` plus one derived schema per federated dataset; bad ones are skipped."""
+    """``snapshot`` plus one derived schema per federated dataset; bad ones are skipped.
+
+    Each federated dataset is one unit (behind the boundary, with a deadline): a centre that
+    cannot be reached or read skips that federated dataset only.
+    """
+    entries = list(entries)
+    outcomes = run_units(
+        "federated dataset",
+        [
+            (
+                f"{entry.catalog}.{entry.name}",
+                lambda e=entry: build(e, resolve_centres(e, snapshot, lookup, limits)),
+            )
+            for entry in entries
+        ],
+        concurrency=LOAD_CONCURRENCY,
+        timeout=timeout,
+    )
     derived: list[DerivedSchema] = []
     skipped = list(snapshot.skipped)
-    for entry in entries:
-        try:
-            schema = build(entry, resolve_centres(entry, snapshot, lookup))
-        except FederationError as exc:
-            log.warning("skipping federated dataset %s.%s: %s", entry.catalog, entry.name, exc)
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if isinstance(outcome, Skip):
             where = ", ".join(f"{c}={_display(ref)}" for c, ref in entry.centres.items())
-            skipped.append(SkippedDataset(entry.catalog, entry.name, where, str(exc)))
-            continue
-        derived.append(schema)
+            skipped.append(SkippedDataset(entry.catalog, entry.name, where, outcome.reason))
+        else:
+            derived.append(outcome)
     return Snapshot(snapshot.datasets, tuple(skipped), (*snapshot.derived, *derived))
 
 
 def resolve_centres(
-    entry: FederatedSettings, snapshot: Snapshot, lookup: ProjectLookup | None
+    entry: FederatedSettings,
+    snapshot: Snapshot,
+    lookup: ProjectLookup | None,
+    limits: CallLimits = DEFAULT_LIMITS,
 ) -> dict[str, Dataset]:
     """Each centre's dataset, in configuration order; any centre missing fails the whole."""
     return {
-        centre: _resolve(entry, centre, ref, snapshot, lookup)
+        centre: _resolve(entry, centre, ref, snapshot, lookup, limits)
         for centre, ref in entry.centres.items()
     }
 
@@ -112,10 +133,11 @@ def _resolve(
     ref: str | CentreSettings,
     snapshot: Snapshot,
     lookup: ProjectLookup | None,
+    limits: CallLimits,
 ) -> Dataset:
     """Find a centre's dataset among the served ones, or open its storage location."""
     if isinstance(ref, CentreSettings):
-        return _open(entry, centre, ref.location, ref.options)
+        return _open(entry, centre, ref.location, ref.options, limits)
     if match := _FW_PATH.match(ref):
         return _served(snapshot, match["group"], match["project"], ref)
     if _PROJECT_ID.match(ref):
@@ -127,7 +149,7 @@ def _resolve(
             raise FederationError(f"centre {centre}: project {ref}: {exc}") from None
         return _served(snapshot, group, label, ref)
     if "://" in ref or "/" in ref:
-        return _open(entry, centre, ref, {})
+        return _open(entry, centre, ref, {}, limits)
     for index, char in enumerate(ref):
         if char == "." and (found := snapshot.find(ref[:index], ref[index + 1 :])):
             return found
@@ -141,10 +163,12 @@ def _served(snapshot: Snapshot, catalog: str, name: str, ref: str) -> Dataset:
     return found
 
 
-def _open(entry: FederatedSettings, centre: str, location: str, options: Mapping) -> Dataset:
+def _open(
+    entry: FederatedSettings, centre: str, location: str, options: Mapping, limits: CallLimits
+) -> Dataset:
     """A centre read straight from storage; it is not served on its own."""
     settings = DatasetSettings(name=f"{entry.name}:{centre}", location=location, options=options)
-    opened = load_static([settings], entry.catalog)
+    opened = load_static([settings], entry.catalog, limits)
     if opened.skipped:
         raise FederationError(f"centre {centre}: {opened.skipped[0].reason}")
     return opened.datasets[0]
@@ -216,5 +240,5 @@ def _report_sql(table: str, union: str, keys: tuple[str, ...]) -> str:
 
 
 def _display(ref: str | CentreSettings) -> str:
-    """A centre reference for listings: locations without their options."""
-    return ref.location if isinstance(ref, CentreSettings) else ref
+    """A centre reference for listings: locations without their options or credentials."""
+    return display_url(ref.location if isinstance(ref, CentreSettings) else ref)

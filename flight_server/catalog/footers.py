@@ -15,6 +15,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flight_server.catalog.isolation import Skip, isolated
 from flight_server.lru import LruCache
 
 # Footers are small; this bounds the cache to a few hundred MB in the worst case.
@@ -39,17 +40,27 @@ class FooterCache:
 
     def footers(
         self, fs: fsspec.AbstractFileSystem, files: Sequence[tuple[str, int]]
-    ) -> dict[str, Footer]:
-        """Each file's footer by path, reading only those not cached yet."""
+    ) -> dict[str, Footer | Skip]:
+        """Each file's footer by path, or why it cannot be read; reads only uncached ones.
+
+        Each read is its own unit: a corrupt, empty or unreachable file fails alone, and is
+        not cached, so a later refresh tries it again.
+        """
         kind = type(fs).__name__
-        found = {(kind, path, size): self._footers.get((kind, path, size)) for path, size in files}
+        found: dict[tuple[str, str, int], Footer | Skip | None] = {
+            (kind, path, size): self._footers.get((kind, path, size)) for path, size in files
+        }
         missing = [key for key, footer in found.items() if footer is None]
         if missing:
             with ThreadPoolExecutor(min(_READ_CONCURRENCY, len(missing))) as pool:
-                read = pool.map(lambda key: _read_footer(fs, key[1]), missing)
+                read = pool.map(
+                    lambda key: isolated("file", key[1], lambda: _read_footer(fs, key[1])),
+                    missing,
+                )
                 for key, footer in zip(missing, read, strict=True):
                     found[key] = footer
-                    self._footers.put(key, footer)
+                    if isinstance(footer, Footer):
+                        self._footers.put(key, footer)
         return {key[1]: footer for key, footer in found.items() if footer is not None}
 
 

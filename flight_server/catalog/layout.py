@@ -16,14 +16,17 @@ from datetime import UTC, datetime
 import fsspec
 
 from flight_server.catalog.footers import FOOTERS, Footer, schema_groups
+from flight_server.catalog.isolation import Skip, isolated
 from flight_server.catalog.model import Table, Version
 from flight_server.catalog.timestamps import parse_created
+from flight_server.storage.secrets import redact
 
 log = logging.getLogger(__name__)
 
 _DESCRIPTION = ("provenance", "dataset_description.json")
 _SCHEMA_SUFFIX = ".schema.json"
 _OLDEST = datetime.min.replace(tzinfo=UTC)
+_NEWEST = datetime.max.replace(tzinfo=UTC)
 
 
 class LayoutError(ValueError):
@@ -41,10 +44,11 @@ class _VersionFolder:
     hive_tables: set[str] = field(default_factory=set)
 
 
-def read_versions(fs: fsspec.AbstractFileSystem, root: str) -> list[Version]:
-    """Return the valid versions under ``root``, oldest first.
+def read_versions(fs: fsspec.AbstractFileSystem, root: str) -> tuple[list[Version], list[str]]:
+    """The valid versions under ``root``, oldest first, and what was left out and why.
 
-    A broken description is logged, never fatal: the other versions stay readable.
+    Each version and each table is loaded behind its own boundary: a broken description,
+    an unreadable file or anything else unexpected leaves out that version or table only.
     """
     root = root.rstrip("/") or "/"
     folders = _scan(fs, root)
@@ -57,22 +61,46 @@ def read_versions(fs: fsspec.AbstractFileSystem, root: str) -> list[Version]:
     problems: list[str] = []
     by_id: dict[str, Version] = {}
     for folder in sorted(folders, key=lambda f: f.is_latest_folder):
+        where = _relative(root, folder.path)
         description = descriptions.get(f"{folder.path}/{'/'.join(_DESCRIPTION)}")
         if not isinstance(description, dict):
-            problems.append(f"{folder.path}: unreadable dataset_description.json ({description})")
+            problems.append(f"{where}: unreadable dataset_description.json ({description})")
             continue
-        version = _build_version(fs, folder, description, schemas)
+        built = isolated(
+            "version",
+            folder.path,
+            lambda folder=folder, description=description: _build_version(
+                fs, folder, description, schemas
+            ),
+        )
+        if isinstance(built, Skip):
+            problems.append(f"{where}: {built.reason}")
+            continue
+        version, table_problems = built
+        problems += [f"{where}: {problem}" for problem in table_problems]
         # Legacy layouts may hold the same version both in latest/ and versions/{id}/.
         by_id.setdefault(version.id, version)
     if not by_id:
         raise LayoutError(f"no valid dataset version under {root}: {'; '.join(problems)}")
+    # A legacy latest/ (or versions/latest/) folder holds the current version, even when
+    # undated or also copied to versions/{id}/; only a version dated after it is newer.
+    current = {
+        str(d.get("version") or "latest")
+        for path, d in descriptions.items()
+        if isinstance(d, dict) and path.endswith(f"/latest/{'/'.join(_DESCRIPTION)}")
+    }
     ordered = sorted(
         by_id.values(),
-        key=lambda v: (v.created or _OLDEST, v.path.endswith("/latest")),
+        key=lambda v: (v.created or (_NEWEST if v.id in current else _OLDEST), v.id in current),
     )
     for problem in problems:
-        log.warning("dataset %s: %s", root, problem)
-    return ordered
+        log.warning("dataset %s: %s", root, redact(problem))
+    return ordered, problems
+
+
+def _relative(root: str, path: str) -> str:
+    """A path inside the dataset, as listings show it (the root is shown once, elsewhere)."""
+    return path[len(root) + 1 :] if path.startswith(root + "/") else path
 
 
 def _scan(fs: fsspec.AbstractFileSystem, root: str) -> list[_VersionFolder]:
@@ -145,27 +173,43 @@ def _build_version(
     folder: _VersionFolder,
     description: dict,
     schemas: Mapping[str, object],
-) -> Version:
-    """Combine a description, its schema files and the data files into a ``Version``."""
+) -> tuple[Version, list[str]]:
+    """Combine a description, its schema files and the data files into a ``Version``.
+
+    A table that cannot be built is left out, with its reason among the problems returned.
+    """
     folder_name = folder.path.rsplit("/", 1)[-1]
     version_id = str(description.get("version") or folder_name)
     described = description.get("tables") if isinstance(description.get("tables"), dict) else {}
     names = set(folder.schema_files) | set(described)
     tables = {}
+    problems: list[str] = []
     for name in sorted(names):
         files = folder.data_files.get(name)
         if not files:
             continue
-        schema = schemas.get(folder.schema_files.get(name, ""))
-        tables[name] = _build_table(
-            name,
-            FOOTERS.footers(fs, sorted(files)),
-            dict(files),
-            name in folder.hive_tables,
-            schema if isinstance(schema, dict) else {},
-            described.get(name) if isinstance(described.get(name), dict) else {},
+        schema = schemas.get(folder.schema_files.get(name, ""), {})
+        if not isinstance(schema, dict):
+            problems.append(f"table {name}: schema file ignored ({schema})")
+            schema = {}
+        entry = described.get(name)
+        built = isolated(
+            "table",
+            f"{folder.path}/tables/{name}",
+            lambda name=name, files=files, schema=schema, entry=entry: _build_table(
+                name,
+                _readable(folder.path, FOOTERS.footers(fs, sorted(files))),
+                dict(files),
+                name in folder.hive_tables,
+                schema,
+                entry if isinstance(entry, dict) else {},
+            ),
         )
-    return Version(
+        if isinstance(built, Skip):
+            problems.append(f"table {name}: {built.reason}")
+        else:
+            tables[name] = built
+    version = Version(
         id=version_id,
         label=str(description.get("version_label") or version_id),
         created=parse_created(description.get("created")),
@@ -173,6 +217,19 @@ def _build_version(
         description=description.get("description") or None,
         tables=tables,
     )
+    return version, problems
+
+
+def _readable(folder: str, footers: Mapping[str, Footer | Skip]) -> dict[str, Footer]:
+    """Every footer of a table, or an error naming a file that could not be read.
+
+    A table with an unreadable file is left out whole: serving the rest would answer
+    counts and joins over part of the data without saying so.
+    """
+    for path, footer in footers.items():
+        if isinstance(footer, Skip):
+            raise LayoutError(f"file {_relative(folder, path)}: {footer.reason}")
+    return {path: footer for path, footer in footers.items() if isinstance(footer, Footer)}
 
 
 def _build_table(

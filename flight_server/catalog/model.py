@@ -54,6 +54,10 @@ class Dataset:
     #: The Flywheel project it was discovered from (None for configured datasets): what
     #: Flywheel roles grant, since labels and groups are only names.
     project_id: str | None = None
+    #: Versions and tables left out, each with its reason (the rest is served).
+    problems: tuple[str, ...] = ()
+    #: Why the last load failed, when this is the last good one kept instead; else None.
+    stale: str | None = None
 
     @property
     def latest(self) -> Version:
@@ -70,7 +74,11 @@ class Dataset:
 
 @dataclass(frozen=True)
 class SkippedDataset:
-    """A configured dataset that could not be served, and why (for the ``datasets`` listing)."""
+    """A dataset that could not be served, and why (for the ``datasets`` listing).
+
+    ``location`` and ``reason`` are for display: built without credentials (see
+    ``storage.secrets``), never from a raw configured string.
+    """
 
     catalog: str
     name: str
@@ -113,6 +121,8 @@ class DerivedSchema:
     tables: tuple[DerivedTable, ...]
     sources: Mapping[str, Dataset] = field(default_factory=dict)
     criteria: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Why the last build failed, when this is the last good one kept instead; else None.
+    stale: str | None = None
 
 
 @dataclass(frozen=True)

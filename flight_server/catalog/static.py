@@ -2,41 +2,69 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable
 
-from flight_server.catalog.layout import LayoutError, read_versions
+from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
+from flight_server.catalog.layout import read_versions
 from flight_server.catalog.model import Dataset, SkippedDataset, Snapshot
 from flight_server.config import DatasetSettings
-from flight_server.storage import Location, StorageError, open_location, parse_location
+from flight_server.storage import Location, open_location, parse_location
+from flight_server.storage.base import DEFAULT_LIMITS, CallLimits
+from flight_server.storage.secrets import display_url
 
-log = logging.getLogger(__name__)
+#: Seconds one configured dataset may take to load when the caller sets no bound.
+DEFAULT_LOAD_SECONDS = 300.0
 
 
-def load_static(entries: Iterable[DatasetSettings], default_catalog: str) -> Snapshot:
-    """Open every configured dataset; one that cannot be served is skipped with its reason."""
+def load_static(
+    entries: Iterable[DatasetSettings],
+    default_catalog: str,
+    limits: CallLimits = DEFAULT_LIMITS,
+    timeout: float = DEFAULT_LOAD_SECONDS,
+) -> Snapshot:
+    """Open every configured dataset, each on its own; one that fails is skipped with why."""
+    entries = list(entries)
+    catalogs = [entry.catalog or default_catalog for entry in entries]
+    outcomes = run_units(
+        "dataset",
+        [
+            (f"{catalog}.{entry.name}", lambda e=entry, c=catalog: _open_entry(e, c, limits))
+            for entry, catalog in zip(entries, catalogs, strict=True)
+        ],
+        concurrency=LOAD_CONCURRENCY,
+        timeout=timeout,
+    )
     datasets: list[Dataset] = []
     skipped: list[SkippedDataset] = []
-    for entry in entries:
-        catalog = entry.catalog or default_catalog
-        options = {key: secret.get_secret_value() for key, secret in entry.options.items()}
-        try:
-            location = _absolute(parse_location(entry.location, options))
-            datasets.append(open_dataset(catalog, entry.name, location))
-        except (LayoutError, StorageError, OSError) as exc:
-            log.warning("skipping dataset %s.%s: %s", catalog, entry.name, exc)
-            skipped.append(SkippedDataset(catalog, entry.name, entry.location, str(exc)))
+    for entry, catalog, outcome in zip(entries, catalogs, outcomes, strict=True):
+        if isinstance(outcome, Skip):
+            where = display_url(entry.location)
+            skipped.append(SkippedDataset(catalog, entry.name, where, outcome.reason))
+        else:
+            datasets.append(outcome)
     return Snapshot(tuple(datasets), tuple(skipped))
 
 
+def _open_entry(entry: DatasetSettings, catalog: str, limits: CallLimits) -> Dataset:
+    options = {key: secret.get_secret_value() for key, secret in entry.options.items()}
+    location = _absolute(parse_location(entry.location, options))
+    return open_dataset(catalog, entry.name, location, limits=limits)
+
+
 def open_dataset(
-    catalog: str, name: str, location: Location, project_id: str | None = None
+    catalog: str,
+    name: str,
+    location: Location,
+    project_id: str | None = None,
+    limits: CallLimits = DEFAULT_LIMITS,
 ) -> Dataset:
     """Open the location's filesystem and read every valid version under its root."""
-    filesystem = open_location(location)
-    versions = read_versions(filesystem, location.root)
-    return Dataset(catalog, name, location, filesystem, tuple(versions), project_id)
+    filesystem = open_location(location, limits)
+    versions, problems = read_versions(filesystem, location.root)
+    return Dataset(
+        catalog, name, location, filesystem, tuple(versions), project_id, tuple(problems)
+    )
 
 
 def _absolute(location: Location) -> Location:

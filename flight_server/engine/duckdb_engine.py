@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import duckdb
 import pyarrow as pa
 
+from flight_server.catalog.isolation import Skip, isolated
 from flight_server.catalog.model import Dataset, DerivedTable, Snapshot, Table, served_schemas
 from flight_server.config import EngineSettings
 from flight_server.engine.arrow_types import without_dictionaries
@@ -17,17 +20,18 @@ from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
 from flight_server.engine.guard import (
     Analysis,
+    StatementBounds,
     TableAccess,
     TableKey,
     analyse,
     authorise,
     table_key,
 )
-from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident
+from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident, quote_literal
 from flight_server.engine.table_cache import CACHE_DATABASE, CacheSource, CacheStats, TableCache
 from flight_server.identifiers import fold
 from flight_server.lru import LruCache
-from flight_server.storage.anchored import anchored, protocol_for
+from flight_server.storage.routing import PROTOCOL, DatasetRouter
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +43,11 @@ _LOCKDOWN: dict[str, str | int | bool] = {
     "allow_community_extensions": False,
     "python_enable_replacements": False,
 }
-# Set once the database is open (parquet's own settings are unknown to ``connect``), then
-# configuration is locked so no statement can change it.
-_AFTER_OPEN = (
-    # Footers are read once and reused by later queries: no repeat footer reads on object
-    # storage, and binding a view does not re-read its first file.
-    "SET parquet_metadata_cache = true",
-    "SET lock_configuration = true",
-)
+# Set once the database is open (parquet's own settings are unknown to ``connect``), for
+# every connection: a plain ``SET`` reaches only the engine's own, and queries run on
+# cursors. Footers are read once and reused by later queries: no repeat footer reads on
+# object storage, and binding a view does not re-read its first file.
+_AFTER_OPEN = ("SET GLOBAL parquet_metadata_cache = true",)
 
 #: Catalog names DuckDB or the engine keep for themselves; no dataset is served under them
 #: (``memory`` is where unqualified names resolve when a call sets no defaults).
@@ -69,15 +70,24 @@ def unwatched(_sql: str, execution: Execution) -> Execution:
     return execution
 
 
+#: A dataset as grants know it: ``(catalog, name, Flywheel project id or None)``.
+_Dataset = tuple[str, str, str | None]
+#: A schema's dataset, and the centres it reads when it is federated.
+_Owner = tuple[str, str, str | None, tuple[_Dataset, ...]]
+
+
 @dataclass(frozen=True)
 class QueryContext:
     """Per-call defaults that make unqualified names (``SELECT * FROM sessions``) resolve."""
 
     default_catalog: str | None = None
     default_schema: str | None = None
-    #: Whether the caller may read dataset ``(catalog, name, Flywheel project id or None)``;
+    #: Whether the caller may read dataset ``(catalog, name, Flywheel project id or None,
+    #: centres)``, ``centres`` being the datasets a federated one reads (else empty);
     #: None reads every dataset.
-    may_read: Callable[[str, str, str | None], bool] | None = field(default=None, compare=False)
+    may_read: Callable[[str, str, str | None, tuple[_Dataset, ...]], bool] | None = field(
+        default=None, compare=False
+    )
 
 
 @dataclass(frozen=True)
@@ -124,8 +134,20 @@ def _parameter_count(cursor: duckdb.DuckDBPyConnection, sql: str) -> int:
 class Engine:
     """Publishes catalog snapshots as DuckDB views and runs read-only SQL over them."""
 
-    def __init__(self, settings: EngineSettings, watch: ExecutionWatch = unwatched) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        watch: ExecutionWatch = unwatched,
+        local_roots: Collection[str] = (),
+        bounds: StatementBounds | None = None,
+    ) -> None:
+        """``local_roots``: local dataset directories known at start-up, read natively.
+
+        Every other dataset (remote, or local but found later) is read through the router.
+        ``bounds``: how large a statement may be before it is parsed and planned.
+        """
         self._settings = settings
+        self._bounds = bounds or StatementBounds()
         self._watch = watch
         config: dict[str, str | int | bool] = {"temp_directory": settings.temp_directory}
         if settings.threads:
@@ -135,6 +157,8 @@ class Engine:
         self._db = duckdb.connect(":memory:", config={**config, **_LOCKDOWN})
         for statement in _AFTER_OPEN:
             self._db.execute(statement)
+        # DuckDB starts in the host's zone, which would label results and shift casts.
+        self._db.execute(f"SET GLOBAL TimeZone = {quote_literal(settings.time_zone)}")
         self._lock = threading.Lock()
         self._views: dict[tuple[str, str, str], str] = {}
         self._schema_cache: dict[tuple[str, str, str], Plan] = {}
@@ -149,12 +173,34 @@ class Engine:
             frozenset(),
             {},
         )
-        self._registered: dict[str, object] = {}
+        self._native_roots = tuple(sorted({_directory(root) for root in local_roots}))
+        self._router = DatasetRouter()
+        self._db.register_filesystem(self._router)
         self._table_cache = (
             TableCache(self._db, self._lock, settings.cache_directory, settings.cache_bytes)
             if settings.cache_bytes
             else None
         )
+        self._lock_down(settings)
+
+    def _lock_down(self, settings: EngineSettings) -> None:
+        """DuckDB's own file barrier, holding even for SQL the guard never saw.
+
+        Only the native dataset roots, the routed datasets' protocol (whose router refuses
+        paths outside its datasets), spill and cache folders may be read or written; then
+        no statement can change any setting. ``allowed_directories`` cannot change once
+        external access is off, which is why remote and later datasets share one protocol.
+        """
+        allowed = [
+            *self._native_roots,
+            f"{PROTOCOL}://",
+            _directory(settings.temp_directory),
+            _directory(settings.cache_directory),
+        ]
+        listed = ", ".join(quote_literal(entry) for entry in allowed)
+        self._db.execute(f"SET allowed_directories = [{listed}]")
+        self._db.execute("SET enable_external_access = false")
+        self._db.execute("SET lock_configuration = true")
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -179,7 +225,6 @@ class Engine:
             for derived in schema.tables:
                 wanted[(schema.catalog, schema.name, derived.name)] = self._derived_sql(derived)
         with self._lock:
-            self._register_filesystems(snapshot)
             attached = {
                 fold(row[0])
                 for row in self._db.execute(
@@ -191,10 +236,12 @@ class Engine:
                 attached.add(fold(catalog))
             for catalog, schema in sorted({key[:2] for key in wanted}):
                 self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(catalog, schema)}")
-            for key, sql in wanted.items():
+            for key, sql in list(wanted.items()):
                 if self._views.get(key) != sql:
-                    self._db.execute(f"CREATE OR REPLACE VIEW {qualified(*key)} AS {sql}")
                     self._schema_cache.pop(key, None)
+                    created = isolated("view", ".".join(key), partial(self._create_view, key, sql))
+                    if isinstance(created, Skip):
+                        del wanted[key]  # one view DuckDB refuses never stops the others
             served = frozenset(table_key(*key) for key in wanted)
             for key in self._views:
                 if key not in wanted:
@@ -208,41 +255,37 @@ class Engine:
             self._views = wanted
             self._published = (served, _owners(snapshot))
             if self._table_cache:
-                self._table_cache.publish(sources)
+                self._table_cache.publish({k: s for k, s in sources.items() if k in wanted})
 
-    def _register_filesystems(self, snapshot: Snapshot) -> None:
-        """Give each remote dataset's filesystem to DuckDB under its own protocol."""
-        inputs = [i.dataset for s in snapshot.derived for t in s.tables for i in t.inputs.values()]
-        for dataset in (*snapshot.datasets, *inputs):
-            if dataset.location.type == "fs":
-                continue
-            protocol = _protocol(dataset)
-            if self._registered.get(protocol) is dataset.filesystem:
-                continue
-            if protocol in self._registered:
-                self._db.unregister_filesystem(protocol)
-            self._db.register_filesystem(
-                anchored(dataset.filesystem, dataset.location.root, protocol)
-            )
-            self._registered[protocol] = dataset.filesystem
+    def _create_view(self, key: tuple[str, str, str], sql: str) -> None:
+        self._db.execute(f"CREATE OR REPLACE VIEW {qualified(*key)} AS {sql}")
 
-    @staticmethod
-    def _view_sql(dataset: Dataset, table: Table, files: Collection[str] | None = None) -> str:
+    def _view_sql(
+        self, dataset: Dataset, table: Table, files: Collection[str] | None = None
+    ) -> str:
         """The SELECT a table's view runs (over ``files`` only, when given).
 
-        Local files are read natively by DuckDB, remote ones through their registered protocol.
+        Files under a native root are read by DuckDB directly; all others through the
+        router, under the dataset's key.
         """
         chosen = tuple(
             tuple(path for path in group if files is None or path in files)
             for group in table.file_groups
         )
         chosen = tuple(group for group in chosen if group)
-        if dataset.location.type == "fs":
+        root = dataset.location.root
+        if dataset.location.type == "fs" and self._is_native(root):
             groups: tuple[tuple[str, ...], ...] = chosen
         else:
-            prefix, root_length = f"{_protocol(dataset)}://", len(dataset.location.root) + 1
-            groups = tuple(tuple(prefix + path[root_length:] for path in group) for group in chosen)
+            identity = f"{dataset.catalog}\0{dataset.name}\0{dataset.location.display()}"
+            prefix = self._router.route(identity, dataset.filesystem, root)
+            start = len(root.rstrip("/")) + 1
+            groups = tuple(tuple(prefix + path[start:] for path in group) for group in chosen)
         return grouped_scan(groups, table.hive_partitioned)
+
+    def _is_native(self, root: str) -> bool:
+        """Whether DuckDB may read ``root`` itself: it lies in a local root allowed at start."""
+        return any(_directory(root).startswith(native) for native in self._native_roots)
 
     def _derived_sql(self, derived: DerivedTable) -> str:
         """A derived table's SELECT, its input names bound to their tables' scans."""
@@ -285,10 +328,19 @@ class Engine:
     # -- queries ----------------------------------------------------------------------------
 
     def plan(
-        self, sql: str, context: QueryContext, parameters: Sequence[object] | None = None
+        self,
+        sql: str,
+        context: QueryContext,
+        parameters: Sequence[object] | None = None,
+        on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> Plan:
-        """Result schema, DuckDB type names and parameter count of ``sql``, without running it."""
-        cursor, _reads = self._checked_cursor(sql, context)
+        """Result schema, DuckDB type names and parameter count of ``sql``, without running it.
+
+        ``on_cursor`` is handed the cursor planning runs on before any work starts, so the
+        caller can interrupt a bind that runs too long (parsing and binding huge statements
+        take seconds).
+        """
+        cursor, reads = self._checked_cursor(sql, context, on_cursor)
         try:
             # Without a "?" or "$" anywhere there can be no placeholder: skip the probe.
             count = _parameter_count(cursor, sql) if ("?" in sql or "$" in sql) else 0
@@ -301,7 +353,7 @@ class Engine:
             )
             return Plan(schema, type_names, count)
         except duckdb.Error as exc:
-            raise classify(exc) from None
+            raise classify(exc, _names(reads)) from None
 
     def start(
         self,
@@ -316,7 +368,9 @@ class Engine:
             # table (a BI tool connecting) must not queue copies of everything.
             self._table_cache.touch(reads)
         rows = list(parameter_rows) if parameter_rows else [None]
-        execution = Execution(cursor, [(sql, row) for row in rows], self._settings.batch_rows)
+        execution = Execution(
+            cursor, [(sql, row) for row in rows], self._settings.batch_rows, _names(reads)
+        )
         return self._watch(sql, execution)
 
     def start_scan(
@@ -351,7 +405,8 @@ class Engine:
             f"SELECT {projection} FROM ((SELECT * FROM {qualified(*key)} LIMIT 0) "
             f"UNION ALL BY NAME ({self._view_sql(dataset, table, set(files))}))"
         )
-        return self._watch(sql, Execution(cursor, [(sql, None)], self._settings.batch_rows))
+        execution = Execution(cursor, [(sql, None)], self._settings.batch_rows, _names([key]))
+        return self._watch(sql, execution)
 
     def table_schema(self, catalog: str, schema: str, table: str) -> pa.Schema:
         """A published table's Arrow schema (cached until the view changes)."""
@@ -369,17 +424,22 @@ class Engine:
         return cached
 
     def _checked_cursor(
-        self, sql: str, context: QueryContext
+        self,
+        sql: str,
+        context: QueryContext,
+        on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> tuple[duckdb.DuckDBPyConnection, list[TableKey]]:
         """A fresh cursor, once ``sql`` is known to be one SELECT over readable datasets,
-        and the served tables it reads."""
+        and the served tables it reads (``on_cursor`` sees the cursor before any work)."""
         cursor = self._cursor(context)
+        if on_cursor is not None:
+            on_cursor(cursor)
         defaults = (context.default_catalog, context.default_schema)
         if len(sql) > MAX_CACHED_SQL:
-            analysis = analyse(cursor, sql, *defaults)
+            analysis = analyse(cursor, sql, *defaults, self._bounds)
         else:
             analysis = self._analyses.get_or_make(
-                (sql, *defaults), lambda: analyse(cursor, sql, *defaults)
+                (sql, *defaults), lambda: analyse(cursor, sql, *defaults, self._bounds)
             )
         access = self._access(context)
         authorise(analysis, access)
@@ -393,7 +453,9 @@ class Engine:
         def readable(key: TableKey) -> bool:
             return key in served and (may_read is None or may_read(*owners[key[:2]]))
 
-        return TableAccess(served.__contains__, readable)
+        return TableAccess(
+            served.__contains__, readable, lambda: (key for key in served if readable(key))
+        )
 
     def _cursor(self, context: QueryContext) -> duckdb.DuckDBPyConnection:
         """A connection of its own for one request, with the caller's default schema."""
@@ -435,26 +497,27 @@ def _arrow_schema(
     return without_dictionaries(relation.limit(0).to_arrow_table().schema)
 
 
-#: A dataset as grants know it: ``(catalog, name, Flywheel project id or None)``.
-_Owner = tuple[str, str, str | None]
+def _names(keys: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """Tables as a storage error names them: qualified, each once, in query order."""
+    return tuple(dict.fromkeys(".".join(key) for key in keys))
 
 
 def _owners(snapshot: Snapshot) -> dict[tuple[str, str], _Owner]:
-    """Each served schema, folded, with the dataset it shows.
+    """Each served schema, folded, with the dataset it shows (and a federated one's centres).
 
     Looked up, never cut out of the schema name: a Flywheel label may itself contain ``@``.
     """
     owners: dict[tuple[str, str], _Owner] = {
-        (fold(dataset.catalog), fold(schema)): (dataset.catalog, dataset.name, dataset.project_id)
-        for dataset in snapshot.datasets
-        for schema, _version in served_schemas(dataset)
+        (fold(d.catalog), fold(schema)): (d.catalog, d.name, d.project_id, ())
+        for d in snapshot.datasets
+        for schema, _version in served_schemas(d)
     }
-    owners.update(
-        {(fold(s.catalog), fold(s.name)): (s.catalog, s.name, None) for s in snapshot.derived}
-    )
+    for s in snapshot.derived:
+        centres = tuple((d.catalog, d.name, d.project_id) for d in s.sources.values())
+        owners[(fold(s.catalog), fold(s.name))] = (s.catalog, s.name, None, centres)
     return owners
 
 
-def _protocol(dataset: Dataset) -> str:
-    """The protocol a remote dataset's files are registered under."""
-    return protocol_for(f"{dataset.catalog}\0{dataset.name}\0{dataset.location.display()}")
+def _directory(path: str) -> str:
+    """An absolute directory with one trailing slash, as ``allowed_directories`` compares."""
+    return os.path.abspath(path).rstrip("/") + "/"

@@ -30,8 +30,11 @@ class Execution:
         cursor: duckdb.DuckDBPyConnection,
         steps: Sequence[tuple[str, Sequence[object] | None]],
         batch_rows: int,
+        tables: Sequence[str] = (),
     ) -> None:
+        """``tables``: the served tables the steps read, named when their storage fails."""
         self._cursor = cursor
+        self._tables = tuple(tables)
         self._steps = list(steps)
         self._batch_rows = batch_rows
         self._reader: pa.RecordBatchReader | None = None
@@ -59,12 +62,14 @@ class Execution:
                 self._reader = self._run(*self._steps.pop(0)) if self._steps else None
                 continue
             except duckdb.Error as exc:
-                raise classify(exc) from None
-            except OSError:
+                raise classify(exc, self._tables) from None
+            except OSError as exc:
                 # Arrow's reader reports DuckDB's interrupt as an OSError.
                 if self._interrupted:
                     raise QueryError(ErrorKind.CANCELLED, "the query was cancelled") from None
-                raise
+                raise classify(exc, self._tables) from None
+            except pa.ArrowException as exc:  # DuckDB's error, through the Arrow reader
+                raise classify(exc, self._tables) from None
             if batch.num_rows:
                 return self._sliced(batch if batch.schema.equals(schema) else batch.cast(schema))
         return None
@@ -106,4 +111,4 @@ class Execution:
             relation = self._cursor.sql(sql, params=list(parameters) if parameters else None)
             return relation.to_arrow_reader(self._batch_rows)
         except duckdb.Error as exc:
-            raise classify(exc) from None
+            raise classify(exc, self._tables) from None

@@ -4,20 +4,23 @@ DuckDB parses the text (``extract_statements`` for the statement kind,
 ``json_serialize_sql`` for the tree), so every spelling — case, comments, CTEs,
 subqueries, lambdas, set operations, quoted or three-part names — reaches the same
 checks. Anything the walk does not recognise is refused rather than let through.
-DuckDB's own settings (no extension loading, locked configuration) are the second
-line behind this one.
+DuckDB's own lockdown (no file outside the datasets, no extension loading, locked
+configuration; see ``duckdb_engine``) is the second line, and holds without this one.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
 from flight_server.engine.errors import ErrorKind, QueryError, classify
+from flight_server.engine.sql_text import quote_ident
 from flight_server.identifiers import fold
 
 #: A table as ``(catalog, schema, table)``, each part folded as DuckDB compares names.
@@ -70,6 +73,38 @@ _PLAIN_REFERENCES = frozenset({"JOIN", "SUBQUERY", "EMPTY", "EXPRESSION_LIST", "
 # Characters no served table name needs but file paths and URLs do (replacement scans).
 _PATH_CHARACTERS = frozenset("/\\.:*?")
 
+# Where a node that names a catalog object keeps the parts of its name, by the field of its
+# last part: tables (and DESCRIBE targets), functions (scalar, aggregate, table, window) and
+# types. DuckDB also keeps the whole name as written (``qualified_name.path``); a name of
+# more parts, or one whose parts disagree with these fields, would bind to something the
+# checks never saw (a four-part table name falls back to a replacement scan of its text).
+_NAME_FIELDS = (
+    ("table_name", ("catalog_name", "schema_name", "table_name")),
+    ("function_name", ("catalog", "schema", "function_name")),
+    ("type_name", ("catalog", "schema", "type_name")),
+)
+# Qualifiers a function or type name may carry: DuckDB's built-ins live there, and datasets
+# define neither. Any other is refused without looking, so that a hidden catalog and a
+# missing one answer alike.
+_BUILTIN_CATALOGS = frozenset({"", "system"})
+_BUILTIN_SCHEMAS = frozenset({"", _DEFAULT_SCHEMA, "pg_catalog"})
+# The parse-tree node of one SELECT block: planning cost grows faster than their number
+# (a 2,000-way UNION ALL takes 200 MB to bind).
+_QUERY_BLOCK = "SELECT_NODE"
+_SELECT_KEYWORD = "select"
+# How alike (difflib's ratio) a readable table must be to be a missing one's hint.
+_HINT_CUTOFF = 0.8
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class StatementBounds:
+    """How large a statement may be: checked on its tokens before DuckDB parses it (parsing
+    a 1 MB, 50,000-way UNION takes 600 MB), then on its parse tree before it is planned."""
+
+    max_nodes: int = 100_000
+    max_selects: int = 1_000
+
 
 @dataclass(frozen=True)
 class TableAccess:
@@ -77,6 +112,8 @@ class TableAccess:
 
     served: Callable[[TableKey], bool]
     readable: Callable[[TableKey], bool]
+    #: Every table the caller may read, for "did you mean" hints (none: no hints).
+    readable_tables: Callable[[], Iterable[TableKey]] = tuple
 
 
 @dataclass(frozen=True)
@@ -105,31 +142,65 @@ def analyse(
     sql: str,
     default_catalog: str | None = None,
     default_schema: str | None = None,
+    bounds: StatementBounds | None = None,
 ) -> Analysis:
     """The tables ``sql`` reads; ``QueryError`` unless it is one SELECT of an allowed shape.
 
     ``connection`` is only used to parse; nothing in ``sql`` is run.
     """
+    bounds = bounds or StatementBounds()
+    _check_tokens(sql, bounds)
     _check_statement_kind(connection, sql)
     tree = _parse_tree(connection, sql)
     defaults = (fold(default_catalog or _DEFAULT_CATALOG), fold(default_schema or _DEFAULT_SCHEMA))
     tables = []
-    for node, ctes in _walk(tree):
+    selects = 0
+    for nodes, (node, ctes) in enumerate(_walk(tree), start=1):
+        selects += node.get("type") == _QUERY_BLOCK
+        if nodes > bounds.max_nodes or selects > bounds.max_selects:
+            raise _too_complex(bounds)
         reference = _check_node(node, ctes, defaults)
         if reference is not None:
             tables.append(reference)
     return Analysis(tuple(tables))
 
 
+def _check_tokens(sql: str, bounds: StatementBounds) -> None:
+    """Refuse a statement too large to parse, from DuckDB's tokenizer (cheap and flat)."""
+    try:
+        tokens = duckdb.tokenize(sql)
+    except (duckdb.Error, RuntimeError) as exc:
+        raise QueryError(ErrorKind.INVALID, f"unsupported query: {exc}") from None
+    if len(tokens) > bounds.max_nodes:
+        raise _too_complex(bounds)
+    length = len(_SELECT_KEYWORD)
+    selects = sum(
+        1
+        for position, kind in tokens
+        if kind == duckdb.token_type.keyword
+        and sql[position : position + length].lower() == _SELECT_KEYWORD
+    )
+    if selects > bounds.max_selects:
+        raise _too_complex(bounds)
+
+
+def _too_complex(bounds: StatementBounds) -> QueryError:
+    return QueryError(
+        ErrorKind.INVALID,
+        f"the statement is too complex: at most {bounds.max_selects} SELECT blocks and "
+        f"{bounds.max_nodes} syntax nodes are allowed",
+    )
+
+
 def authorise(analysis: Analysis, access: TableAccess) -> None:
     """Raise ``QueryError`` unless every table the query names is one the caller may read."""
     for table in analysis.tables:
         if any(access.served(key) and not access.readable(key) for key in table.candidates):
-            raise _missing(table)
+            raise _missing(table, access)
         if not any(access.readable(key) for key in table.candidates):
             if table.path_like:
                 raise QueryError(ErrorKind.PERMISSION, "reading files is not allowed")
-            raise _missing(table)
+            raise _missing(table, access)
 
 
 def _check_statement_kind(connection: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -199,10 +270,21 @@ def _check_node(
     node: dict[str, Any], ctes: frozenset[str], defaults: tuple[str, str]
 ) -> TableReference | None:
     """Refuse a node of a forbidden kind; a table it names, if it names one."""
-    if node.get("class") == "FUNCTION":
+    if "qualified_name" in node:
+        _check_name_parts(node)
+    if "function_name" in node and "class" in node:  # scalar, aggregate, window, table
         name = fold(str(node.get("function_name", "")))
         if name in _REFUSED_SCALAR_FUNCTIONS or name in CATALOG_READING_MACROS:
             raise QueryError(ErrorKind.PERMISSION, f"function {name} is not allowed")
+        if not _builtin_qualifier(node.get("catalog"), node.get("schema")):
+            raise QueryError(
+                ErrorKind.PERMISSION,
+                "functions may not name a catalog or schema (write f(x), not x.f())",
+            )
+        return None
+    if node.get("class") == "TYPE":
+        if not _builtin_qualifier(node.get("catalog"), node.get("schema")):
+            raise QueryError(ErrorKind.PERMISSION, "types may not name a catalog or schema")
         return None
     if "class" in node or "alias" not in node or "sample" not in node:
         return None  # not a table reference
@@ -217,6 +299,26 @@ def _check_node(
     elif kind not in _PLAIN_REFERENCES:
         raise QueryError(ErrorKind.PERMISSION, f"{kind} table references are not allowed")
     return None
+
+
+def _check_name_parts(node: dict[str, Any]) -> None:
+    """Refuse a name whose written parts are not exactly its catalog, schema and name."""
+    fields = next((fields for last, fields in _NAME_FIELDS if last in node), None)
+    qualified = node.get("qualified_name")
+    path = qualified.get("path") if isinstance(qualified, dict) else None
+    if fields is None or not isinstance(path, list) or len(path) > 3:
+        raise QueryError(ErrorKind.PERMISSION, "names may have at most three parts")
+    parts = [str(node.get(field) or "") for field in fields]
+    if [str(part) for part in path] != [part for part in parts if part]:
+        raise QueryError(ErrorKind.PERMISSION, "names may have at most three parts")
+
+
+def _builtin_qualifier(catalog: object, schema: object) -> bool:
+    """Whether a function or type is named in DuckDB's own catalog (or not qualified)."""
+    return (
+        fold(str(catalog or "")) in _BUILTIN_CATALOGS
+        and fold(str(schema or "")) in _BUILTIN_SCHEMAS
+    )
 
 
 def _table_reference(
@@ -246,18 +348,26 @@ def _candidates(catalog: str, schema: str, table: str, defaults: tuple[str, str]
     return [(defaults[0], defaults[1], table)]
 
 
-def _missing(table: TableReference) -> QueryError:
-    # The same answer for hidden and absent tables, so probing reveals nothing.
-    return QueryError(ErrorKind.NOT_FOUND, f"table {table.written} does not exist")
+def _missing(table: TableReference, access: TableAccess) -> QueryError:
+    """The same answer for hidden and absent tables, so probing reveals nothing: hints
+    come only from the tables the caller may read, never from what is hidden."""
+    message = f"table {table.written} does not exist"
+    wanted = ".".join(table.candidates[0]) if table.candidates else fold(table.written)
+    readable = {".".join(key): key for key in access.readable_tables()}
+    hints = difflib.get_close_matches(wanted, sorted(readable), n=1, cutoff=_HINT_CUTOFF)
+    if hints:
+        message += f"; did you mean {_spelled(readable[hints[0]])}?"
+    return QueryError(ErrorKind.NOT_FOUND, message)
+
+
+def _spelled(key: TableKey) -> str:
+    """A table name as a user would type it: parts quoted only where they need it."""
+    return ".".join(part if _PLAIN_NAME.fullmatch(part) else quote_ident(part) for part in key)
 
 
 def _check_table_function(function: dict[str, Any]) -> None:
     name = fold(str(function.get("function_name", "")))
-    catalog = fold(str(function.get("catalog") or ""))
-    schema = fold(str(function.get("schema") or ""))
-    if (
-        name not in ALLOWED_TABLE_FUNCTIONS
-        or catalog not in ("", "system")
-        or schema not in ("", _DEFAULT_SCHEMA)
+    if name not in ALLOWED_TABLE_FUNCTIONS or not _builtin_qualifier(
+        function.get("catalog"), function.get("schema")
     ):
         raise QueryError(ErrorKind.PERMISSION, f"table function {name} is not allowed")

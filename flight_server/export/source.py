@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from flight_server.catalog.federated import REPORT_TABLE
-from flight_server.catalog.model import Dataset, Snapshot
+from flight_server.catalog.model import Dataset, SkippedDataset, Snapshot
+
+_Named = TypeVar("_Named", Dataset, SkippedDataset)
 
 
 class SourceError(LookupError):
@@ -26,7 +29,10 @@ class Source:
 
 
 def find_source(snapshot: Snapshot, ref: str) -> Source:
-    """``ref`` is ``catalog.name``, ``fw://group/project``, or a federated dataset's name."""
+    """``ref`` is ``catalog.name``, ``fw://group/project``, or a federated or dataset's name.
+
+    A bare name must name one dataset only; a skipped one answers with why it was skipped.
+    """
     for schema in snapshot.derived:
         if ref in (schema.name, f"{schema.catalog}.{schema.name}"):
             return Source(
@@ -37,12 +43,27 @@ def find_source(snapshot: Snapshot, ref: str) -> Source:
                 tuple(_origin(d, centre) for centre, d in schema.sources.items()),
                 schema.criteria,
             )
-    for dataset in snapshot.datasets:
-        names = (f"{dataset.catalog}.{dataset.name}", f"fw://{dataset.catalog}/{dataset.name}")
-        if ref in names:
-            tables = tuple(sorted(dataset.latest.tables))
-            return Source(dataset.catalog, dataset.name, False, tables, (_origin(dataset),))
+    for dataset in _matching(snapshot.datasets, ref):
+        tables = tuple(sorted(dataset.latest.tables))
+        return Source(dataset.catalog, dataset.name, False, tables, (_origin(dataset),))
+    for skipped in _matching(snapshot.skipped, ref):
+        raise SourceError(f"{ref} is not served: {skipped.reason}")
     raise SourceError(f"{ref} is neither a federated nor a served dataset")
+
+
+def _matching(candidates: Iterable[_Named], ref: str) -> list[_Named]:
+    """Those ``ref`` names: by ``catalog.name`` or ``fw://catalog/name``, else by bare name."""
+    candidates = list(candidates)
+    exact = [
+        c for c in candidates if ref in (f"{c.catalog}.{c.name}", f"fw://{c.catalog}/{c.name}")
+    ]
+    if exact:
+        return exact
+    bare = [c for c in candidates if c.name == ref]
+    if len(bare) > 1:
+        choices = ", ".join(sorted(f"{c.catalog}.{c.name}" for c in bare))
+        raise SourceError(f"{ref} names several datasets; say which: {choices}")
+    return bare
 
 
 def _origin(dataset: Dataset, centre: str | None = None) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""Stopping running queries: by ticket (CancelFlightInfo) or when the client goes away.
+"""Stopping running queries: by ticket (CancelFlightInfo), when the client goes away, past
+the time limit or the memory ceiling.
 
 DuckDB blocks inside a pull (a whole aggregation may run before the first batch), so
 pulls run on a bounded pool while the RPC thread waits and watches its own call: the
@@ -13,18 +14,20 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
+import duckdb
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from flight_server.engine import ErrorKind, Execution, QueryError
+from flight_server.flightsql.limits import QuerySlot
+from flight_server.flightsql.memory_guard import MemoryCeiling
 
 _T = TypeVar("_T")
 _POLL_SECONDS = 0.05
-_UNWIND_SECONDS = 10.0
 _PAST_DEADLINE = "the query ran past its time limit and was stopped"
 
 
@@ -57,67 +60,110 @@ class RunningQueries:
         return len(matches)
 
 
+class Query:
+    """What one query holds while it runs: its execution (none while planning), its slot
+    and its deadline.
+
+    Closing it closes the execution and frees the slot only once no pull of it is still
+    inside DuckDB: a timed-out or cancelled query may take a while to unwind, and until
+    it has, its cursor is busy and it still uses its share of the server.
+    """
+
+    def __init__(
+        self, slot: QuerySlot, deadline: float | None, execution: Execution | None = None
+    ) -> None:
+        self.execution = execution
+        self.deadline = deadline
+        self._slot = slot
+        self._cursor: duckdb.DuckDBPyConnection | None = None  # while planning
+        self._pending: Future | None = None
+        self._open = True
+        self._lock = threading.Lock()
+
+    def pulling(self, future: Future) -> None:
+        """``future`` is the query's call into DuckDB now (each waits for the one before)."""
+        self._pending = future
+
+    def watch(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Planning runs on ``cursor``: an interrupt stops it there."""
+        self._cursor = cursor
+
+    def interrupt(self) -> None:
+        if self.execution is not None:
+            self.execution.interrupt()
+        elif self._cursor is not None:
+            self._cursor.interrupt()
+
+    def close(self) -> None:
+        pending = self._pending
+        if pending is not None and not pending.done():
+            self.interrupt()  # the stream was dropped while a pull was running
+            pending.add_done_callback(lambda _future: self._finish())
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+        try:
+            if self.execution is not None:
+                self.execution.close()
+        finally:
+            self._slot.release()
+
+
 class Puller:
-    """Runs an execution's blocking calls on a bounded pool, stopping them on call cancel."""
+    """Runs a query's blocking calls on a bounded pool, stopping them on call cancel, past
+    the deadline and when the server is over its memory ceiling.
 
-    def __init__(self, workers: int) -> None:
+    Stopping interrupts DuckDB and answers the client at once; the pull unwinds in the
+    background and the query keeps its slot until it has (``Query.close``).
+    """
+
+    def __init__(self, workers: int, memory: MemoryCeiling | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="query")
+        self._memory = memory
 
-    def call(
-        self,
-        context: flight.ServerCallContext,
-        execution: Execution,
-        step: Callable[[], _T],
-        deadline: float | None = None,
-    ) -> _T:
-        """Run ``step``, interrupted on call cancellation or past ``deadline`` (monotonic)."""
-        return self._wait(context, execution, self._pool.submit(step), deadline)
+    def call(self, context: flight.ServerCallContext, query: Query, step: Callable[[], _T]) -> _T:
+        """Run ``step`` for ``query``, stopped on call cancellation, deadline or memory."""
+        return self._wait(context, query, self._submit(query, step))
 
-    def batches(
-        self,
-        context: flight.ServerCallContext,
-        execution: Execution,
-        deadline: float | None = None,
-    ) -> Iterator[pa.RecordBatch]:
-        """The execution's batches, each pulled on the pool while the one before is sent.
+    def batches(self, context: flight.ServerCallContext, query: Query) -> Iterator[pa.RecordBatch]:
+        """The query's batches, each pulled on the pool while the one before is sent.
 
         Reading one batch ahead overlaps DuckDB's work with Flight's serialisation and the
         network; memory grows by one batch per stream, and no pool thread ever waits on a
         slow client.
         """
-        pending = self._pool.submit(execution.next_batch)
-        try:
-            while (batch := self._wait(context, execution, pending, deadline)) is not None:
-                pending = self._pool.submit(execution.next_batch)
-                yield batch
-        finally:
-            if not pending.done():  # the stream was dropped while a pull was running
-                self._stop(execution, pending)
+        execution = query.execution
+        assert execution is not None, "a query streams once it has an execution"
+        pending = self._submit(query, execution.next_batch)
+        while (batch := self._wait(context, query, pending)) is not None:
+            pending = self._submit(query, execution.next_batch)
+            yield batch
 
-    def _wait(
-        self,
-        context: flight.ServerCallContext,
-        execution: Execution,
-        future: Future[_T],
-        deadline: float | None,
-    ) -> _T:
+    def _submit(self, query: Query, step: Callable[[], _T]) -> Future[_T]:
+        future = self._pool.submit(step)
+        query.pulling(future)
+        return future
+
+    def _wait(self, context: flight.ServerCallContext, query: Query, future: Future[_T]) -> _T:
         while True:
-            if deadline is not None and time.monotonic() > deadline:
-                # Checked before every wait: a fast stream never blocks long enough otherwise.
-                self._stop(execution, future)
-                raise QueryError(ErrorKind.TIMEOUT, _PAST_DEADLINE) from None
+            # Checked before every wait: a fast stream never blocks long enough otherwise.
+            if query.deadline is not None and time.monotonic() > query.deadline:
+                query.interrupt()
+                raise QueryError(ErrorKind.TIMEOUT, _PAST_DEADLINE)
+            if self._memory is not None and self._memory.exceeded():
+                query.interrupt()
+                raise QueryError(ErrorKind.RESOURCES, self._memory.message())
             try:
                 return future.result(timeout=_POLL_SECONDS)
             except FutureTimeout:
                 if context.is_cancelled():
-                    self._stop(execution, future)
+                    query.interrupt()
                     raise QueryError(ErrorKind.CANCELLED, "the client cancelled the call") from None
-
-    @staticmethod
-    def _stop(execution: Execution, future: Future) -> None:
-        execution.interrupt()
-        # Let the pull unwind before the caller closes the cursor under it.
-        wait([future], timeout=_UNWIND_SECONDS)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,7 +1,10 @@
 """The ``ListDatasets`` action: what is served, what is federated, and what was skipped and why.
 
 Flight SQL's catalog listings cannot say why a configured dataset is missing; this
-action answers in JSON so ``fw-flight-sql datasets`` and scripts can show both.
+action answers in JSON so ``fw-flight-sql datasets`` and scripts can show both: served
+datasets with the versions and tables left out of them (``problems``) and whether they
+are a last good load kept after a failed one (``stale``), and skipped ones with reasons.
+Locations and reasons are redacted here once more, whatever built them.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 
 from flight_server.catalog.model import Dataset, DerivedSchema, Snapshot
+from flight_server.storage.secrets import redact
 
 ACTION = "ListDatasets"
 DESCRIPTION = "Served, federated and skipped datasets with reasons (JSON)"
@@ -20,7 +24,12 @@ def list_datasets(snapshot: Snapshot) -> bytes:
         "datasets": [_served(d) for d in snapshot.datasets]
         + [_federated(s) for s in snapshot.derived],
         "skipped": [
-            {"catalog": s.catalog, "schema": s.name, "location": s.location, "reason": s.reason}
+            {
+                "catalog": s.catalog,
+                "schema": s.name,
+                "location": redact(s.location),
+                "reason": redact(s.reason),
+            }
             for s in snapshot.skipped
         ],
     }
@@ -37,6 +46,9 @@ def _served(dataset: Dataset) -> dict[str, object]:
         "latest_version": dataset.latest.label,
         "tables": len(dataset.latest.tables),
         "location": dataset.location.display(),
+        "stale": dataset.stale is not None,
+        "stale_reason": redact(dataset.stale) if dataset.stale else None,
+        "problems": [redact(problem) for problem in dataset.problems],
     }
 
 
@@ -52,4 +64,7 @@ def _federated(schema: DerivedSchema) -> dict[str, object]:
             centre: {"location": d.location.display(), "version": d.latest.label}
             for centre, d in schema.sources.items()
         },
+        "stale": schema.stale is not None,
+        "stale_reason": redact(schema.stale) if schema.stale else None,
+        "problems": [],
     }

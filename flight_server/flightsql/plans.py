@@ -4,11 +4,17 @@ An ADBC or JDBC client runs a new statement as CreatePreparedStatement, GetFligh
 and DoGet, and reruns a statement as GetFlightInfo and DoGet; each plan binds the query
 in DuckDB (several milliseconds), which dominated small-query latency. Plans are kept
 per caller and catalog snapshot, briefly: DoGet still checks access when it runs.
+
+Binding is work like running: a huge statement can take seconds and hundreds of
+megabytes to plan. So a plan the cache lacks is made through the caller's ``run``, which
+the server gives a query slot, the time limit and call cancellation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
+import duckdb
 
 from flight_server.engine import Engine, Plan, QueryContext
 from flight_server.engine.duckdb_engine import MAX_CACHED_SQL
@@ -19,6 +25,10 @@ _MAX_PLANS = 1024
 _TTL_SECONDS = 30.0
 
 _Key = tuple[str, str | None, str | None, str, str]
+#: Hands the cursor a plan is made on to whoever may need to interrupt it.
+CursorWatch = Callable[[duckdb.DuckDBPyConnection], None]
+#: Runs a planning step the way the server runs a query's steps, giving it a cursor watch.
+Runner = Callable[[Callable[[CursorWatch], Plan]], Plan]
 
 
 class PlanCache:
@@ -42,14 +52,16 @@ class PlanCache:
         context: QueryContext,
         parameters: Sequence[object] | None,
         caller: str,
+        run: Runner,
     ) -> Plan:
-        """The plan of ``sql`` for ``caller``: cached while the published views stay the same."""
+        """The plan of ``sql`` for ``caller``, made by ``run`` unless cached while the
+        published views stay the same."""
         key = (sql, context.default_catalog, context.default_schema, caller, repr(parameters))
         snapshot = self._snapshot()
         hit = self._plans.get(key)
         if hit is not None and hit[0] is snapshot:
             return hit[1]
-        plan = self._engine.plan(sql, context, parameters)
+        plan = run(lambda watch: self._engine.plan(sql, context, parameters, watch))
         if len(sql) <= MAX_CACHED_SQL:
             self._plans.put(key, (snapshot, plan))
         return plan

@@ -18,7 +18,7 @@ import pyarrow.flight as flight
 from flight_server.engine import QueryContext
 from flight_server.flightsql import column_metadata, parameters
 from flight_server.flightsql import flight_sql_pb2 as pb
-from flight_server.flightsql.plans import PlanCache
+from flight_server.flightsql.plans import PlanCache, Runner
 from flight_server.flightsql.tickets import TicketSigner
 
 HANDLE = "prepared"
@@ -44,10 +44,10 @@ class PreparedStatements:
         self._signer = signer
 
     def create(
-        self, query: str, context: QueryContext, caller: str | None
+        self, query: str, context: QueryContext, caller: str | None, run: Runner
     ) -> pb.ActionCreatePreparedStatementResult:
-        """Plan ``query``; its handle, result schema and (if any) parameter schema."""
-        plan = self._plans.plan(query, context, None, caller or "")
+        """Plan ``query`` (through ``run``); its handle, result schema and parameter schema."""
+        plan = self._plans.plan(query, context, None, caller or "", run)
         body = {**statement_body(query, context), "n": plan.parameter_count}
         schema = column_metadata.for_result(plan.schema, plan.type_names)
         result = pb.ActionCreatePreparedStatementResult(

@@ -17,12 +17,13 @@ from flight_server.auth import AUTH_MIDDLEWARE, AuthMiddlewareFactory, Caller, H
 from flight_server.auth import caller_of as authenticated_caller
 from flight_server.auth.setup import build_authenticator, signing_secret
 from flight_server.catalog.model import Snapshot
-from flight_server.engine import ErrorKind, Execution, QueryContext, QueryError
+from flight_server.engine import ErrorKind, Execution, Plan, QueryContext, QueryError
 from flight_server.flightsql import (
     column_metadata,
     commands,
     datasets_action,
     limits,
+    memory_guard,
     metadata,
     parameters,
     partitions,
@@ -31,8 +32,8 @@ from flight_server.flightsql import (
 )
 from flight_server.flightsql import flight_session_pb2 as spb
 from flight_server.flightsql import flight_sql_pb2 as pb
-from flight_server.flightsql.cancellation import Puller, RunningQueries, tickets_of
-from flight_server.flightsql.plans import PlanCache
+from flight_server.flightsql.cancellation import Puller, Query, RunningQueries, tickets_of
+from flight_server.flightsql.plans import CursorWatch, PlanCache, Runner
 from flight_server.flightsql.prepared import PreparedStatements, context_of, statement_body
 from flight_server.flightsql.sessions import (
     MIDDLEWARE_KEY,
@@ -92,14 +93,18 @@ class FlightSqlServer(flight.FlightServerBase):
         self._runtime = runtime
         self._limits = settings.limits
         self._slots = limits.QuerySlots(
-            settings.limits.max_concurrent_queries, settings.limits.queue_seconds
+            settings.limits.max_concurrent_queries,
+            settings.limits.queue_seconds,
+            settings.limits.max_queries_per_user,
         )
         self._signer = TicketSigner(secret, settings.auth.ticket_ttl_seconds)
         self._plans = PlanCache(runtime.engine, lambda: runtime.snapshot)
         self._prepared = PreparedStatements(self._plans, self._signer)
         self._sessions = SessionStore()
         self._running = RunningQueries()
-        self._puller = Puller(_PULL_WORKERS)
+        self._puller = Puller(
+            _PULL_WORKERS, memory_guard.ceiling_of(settings.limits.max_memory_bytes)
+        )
         self._actions: dict[str, Callable[[flight.ServerCallContext, bytes], list[bytes]]] = {
             "CreatePreparedStatement": self._create_prepared_statement,
             "ClosePreparedStatement": self._close_prepared_statement,
@@ -178,7 +183,7 @@ class FlightSqlServer(flight.FlightServerBase):
             )
         else:
             raise pa.ArrowInvalid(f"a {kind} token is not a ticket")
-        return self._stream(context, ticket.ticket, execution)
+        return self._stream(context, ticket.ticket, caller.user, execution)
 
     @flight_errors
     def do_put(
@@ -231,7 +236,7 @@ class FlightSqlServer(flight.FlightServerBase):
     # -- streaming --------------------------------------------------------------------------
 
     def _stream(
-        self, context: flight.ServerCallContext, ticket: bytes, execution: Execution
+        self, context: flight.ServerCallContext, ticket: bytes, caller: str, execution: Execution
     ) -> flight.FlightDataStream:
         """Stream an execution, cancellable by ticket and by the client dropping the call.
 
@@ -239,35 +244,46 @@ class FlightSqlServer(flight.FlightServerBase):
         taken) and must finish within the query time limit, counted from here.
         """
         try:
-            slot = self._slots.acquire()
+            query = self._query(caller, execution)
         except BaseException:
             execution.close()
             raise
-        timeout = self._limits.query_timeout_seconds
-        deadline = time.monotonic() + timeout if timeout is not None else None
         self._running.track(ticket, execution)
         try:
-            schema = self._puller.call(context, execution, execution.open, deadline)
+            schema = self._puller.call(context, query, execution.open)
         except BaseException:
-            execution.close()
-            slot.release()
+            query.close()
             raise
-        return flight.GeneratorStream(schema, self._batches(context, execution, slot, deadline))
+        return flight.GeneratorStream(schema, self._batches(context, query))
 
-    def _batches(
-        self,
-        context: flight.ServerCallContext,
-        execution: Execution,
-        slot: limits.QuerySlot,
-        deadline: float | None,
-    ) -> Iterator[pa.RecordBatch]:
+    def _batches(self, context: flight.ServerCallContext, query: Query) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._puller.batches(context, execution, deadline)
+            yield from self._puller.batches(context, query)
         except QueryError as exc:
             raise to_flight_error(exc) from None
         finally:
-            execution.close()
-            slot.release()
+            query.close()
+
+    def _query(self, caller: str, execution: Execution | None = None) -> Query:
+        """A query slot for ``caller`` (waiting in line for one) and the deadline from now."""
+        slot = self._slots.acquire(caller)
+        timeout = self._limits.query_timeout_seconds
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        return Query(slot, deadline, execution)
+
+    def _planner(self, context: flight.ServerCallContext) -> Runner:
+        """Plans as queries run: in one of the caller's slots, within the time limit, and
+        interrupted on the client's cancel (the slot is kept until the bind has unwound)."""
+        caller = self._caller(context).user
+
+        def run(plan: Callable[[CursorWatch], Plan]) -> Plan:
+            query = self._query(caller)
+            try:
+                return self._puller.call(context, query, lambda: plan(query.watch))
+            finally:
+                query.close()
+
+        return run
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -278,22 +294,31 @@ class FlightSqlServer(flight.FlightServerBase):
         command = commands.unpack(descriptor.command)
         caller = self._caller(context)
         if isinstance(command, pb.CommandStatementQuery):
-            return self._plan_statement(command.query, self._query_context(context), caller.user)
+            return self._plan_statement(
+                context, command.query, self._query_context(context), caller.user
+            )
         if isinstance(command, pb.CommandPreparedStatementQuery):
             body = self._prepared.open(command.prepared_statement_handle, caller.user)
             return self._plan_statement(
-                body["q"], context_of(body, caller.may_see), caller.user, body.get("p")
+                context, body["q"], context_of(body, caller.may_see), caller.user, body.get("p")
             )
         table_schema = self._metadata_schema(command)
         ticket_body = {"cmd": base64.b64encode(descriptor.command).decode()}
         return table_schema, self._signer.issue(_COMMAND, ticket_body, caller.user)
 
     def _plan_statement(
-        self, query: str, context: QueryContext, caller: str, bound: str | None = None
+        self,
+        call: flight.ServerCallContext,
+        query: str,
+        context: QueryContext,
+        caller: str,
+        bound: str | None = None,
     ) -> tuple[pa.Schema, bytes]:
         limits.check_size("the SQL text", len(query.encode()), self._limits.max_sql_bytes)
         rows = parameters.decode_rows(bound)
-        plan = self._plans.plan(query, context, rows[0] if rows else None, caller)
+        plan = self._plans.plan(
+            query, context, rows[0] if rows else None, caller, self._planner(call)
+        )
         body = statement_body(query, context)
         if bound:
             body["p"] = bound
@@ -384,7 +409,10 @@ class FlightSqlServer(flight.FlightServerBase):
         request = commands.decode(pb.ActionCreatePreparedStatementRequest, body)
         limits.check_size("the SQL text", len(request.query.encode()), self._limits.max_sql_bytes)
         result = self._prepared.create(
-            request.query, self._query_context(context), self._caller(context).user
+            request.query,
+            self._query_context(context),
+            self._caller(context).user,
+            self._planner(context),
         )
         return [commands.pack(result)]
 

@@ -1,9 +1,13 @@
-"""Mapping our errors to Flight status codes, in one place."""
+"""Mapping our errors to Flight status codes, in one place: what we raise and what is sent.
+
+``WIRE_STATUS`` is the gRPC status a pyarrow server actually sends for each exception a
+handler or middleware raises (checked on the wire by tests/test_audit_log.py); the call
+metrics and logs read their status from it, so they report what the client received.
+"""
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,31 +17,55 @@ import pyarrow.flight as flight
 from flight_server.engine import ErrorKind, QueryError
 from flight_server.flightsql.tickets import TicketError
 
-log = logging.getLogger(__name__)
-
 _Result = TypeVar("_Result")
+
+#: Exception classes, checked in order, and the gRPC status pyarrow sends for each.
+WIRE_STATUS: tuple[tuple[type[BaseException], str], ...] = (
+    (flight.FlightUnauthenticatedError, "UNAUTHENTICATED"),
+    (flight.FlightUnauthorizedError, "PERMISSION_DENIED"),
+    (flight.FlightCancelledError, "CANCELLED"),
+    (flight.FlightTimedOutError, "DEADLINE_EXCEEDED"),
+    (flight.FlightUnavailableError, "UNAVAILABLE"),
+    (flight.FlightInternalError, "INTERNAL"),
+    (ValueError, "INVALID_ARGUMENT"),  # pa.ArrowInvalid among them
+    (OverflowError, "INVALID_ARGUMENT"),
+    (KeyError, "NOT_FOUND"),  # pa.ArrowKeyError among them
+    (NotImplementedError, "UNIMPLEMENTED"),  # pa.ArrowNotImplementedError among them
+)
+#: Everything else: MemoryError, FlightServerError, any other Python exception.
+#: pyarrow cannot send RESOURCE_EXHAUSTED at all.
+OTHER_STATUS = "UNKNOWN"
+
+#: What each kind of query error is raised as; its wire status follows from WIRE_STATUS.
+_RAISED_AS: dict[ErrorKind, Callable[[str], Exception]] = {
+    ErrorKind.INVALID: pa.ArrowInvalid,
+    ErrorKind.NOT_FOUND: pa.ArrowKeyError,
+    ErrorKind.PERMISSION: flight.FlightUnauthorizedError,
+    ErrorKind.CANCELLED: flight.FlightCancelledError,
+    ErrorKind.TIMEOUT: flight.FlightTimedOutError,
+    # The status clients retry (RESOURCE_EXHAUSTED cannot be sent).
+    ErrorKind.BUSY: flight.FlightUnavailableError,
+    # A dataset's storage failed or refused the server: retrying later may succeed.
+    ErrorKind.UNAVAILABLE: flight.FlightUnavailableError,
+    # Arrives as UNKNOWN, with the message saying what ran out.
+    ErrorKind.RESOURCES: MemoryError,
+    ErrorKind.INTERNAL: flight.FlightInternalError,
+}
+
+
+def wire_status(error: BaseException | None) -> str:
+    """The gRPC status name a call that raised ``error`` (None: returned) ends with."""
+    if error is None:
+        return "OK"
+    for kind, name in WIRE_STATUS:
+        if isinstance(error, kind):
+            return name
+    return OTHER_STATUS
 
 
 def to_flight_error(exc: QueryError) -> Exception:
     """The exception pyarrow turns into the gRPC status that matches ``exc.kind``."""
-    match exc.kind:
-        case ErrorKind.INVALID:
-            return pa.ArrowInvalid(exc.message)  # INVALID_ARGUMENT
-        case ErrorKind.NOT_FOUND:
-            return pa.ArrowKeyError(exc.message)  # NOT_FOUND
-        case ErrorKind.PERMISSION:
-            return flight.FlightUnauthorizedError(exc.message)  # PERMISSION_DENIED
-        case ErrorKind.CANCELLED:
-            return flight.FlightCancelledError(exc.message)  # CANCELLED
-        case ErrorKind.TIMEOUT:
-            return flight.FlightTimedOutError(exc.message)  # DEADLINE_EXCEEDED
-        case ErrorKind.BUSY:
-            # The status clients retry; pyarrow cannot send RESOURCE_EXHAUSTED.
-            return flight.FlightUnavailableError(exc.message)  # UNAVAILABLE
-        case ErrorKind.RESOURCES:
-            # pyarrow servers cannot send RESOURCE_EXHAUSTED: this arrives as UNKNOWN.
-            return MemoryError(exc.message)
-    return flight.FlightInternalError(exc.message)
+    return _RAISED_AS.get(exc.kind, flight.FlightInternalError)(exc.message)
 
 
 def flight_errors(handler: Callable[..., _Result]) -> Callable[..., _Result]:

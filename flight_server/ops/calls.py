@@ -13,39 +13,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import pyarrow.flight as flight
+
+from flight_server.auth import admitted_caller
+from flight_server.flightsql.status import wire_status
 
 if TYPE_CHECKING:
     from flight_server.ops.telemetry import Telemetry
 
 QUERY_ID_HEADER = "x-query-id"
 ANONYMOUS = "anonymous"
-
-# Flight error classes to the gRPC status names pyarrow sends for them.
-_STATUS = (
-    (flight.FlightUnauthenticatedError, "UNAUTHENTICATED"),
-    (flight.FlightUnauthorizedError, "PERMISSION_DENIED"),
-    (flight.FlightCancelledError, "CANCELLED"),
-    (flight.FlightTimedOutError, "DEADLINE_EXCEEDED"),
-    (flight.FlightUnavailableError, "UNAVAILABLE"),
-    (pa.ArrowInvalid, "INVALID_ARGUMENT"),
-    (pa.ArrowKeyError, "NOT_FOUND"),
-    (KeyError, "NOT_FOUND"),
-    (pa.ArrowNotImplementedError, "UNIMPLEMENTED"),
-    (NotImplementedError, "UNIMPLEMENTED"),
-    (MemoryError, "RESOURCE_EXHAUSTED"),
-)
-
-
-def status_of(error: BaseException | None) -> str:
-    """The gRPC status name a call ended with."""
-    if error is None:
-        return "OK"
-    for kind, name in _STATUS:
-        if isinstance(error, kind):
-            return name
-    return "INTERNAL"
 
 
 @dataclass
@@ -54,8 +31,19 @@ class Call:
 
     method: str
     query_id: str = field(default_factory=lambda: secrets.token_hex(8))
-    user: str = ANONYMOUS
     started: float = field(default_factory=time.perf_counter)
+    #: The OS thread serving the call (pyarrow runs its middleware and handler there).
+    thread: int = field(default_factory=threading.get_ident)
+
+    @property
+    def user(self) -> str:
+        """Who the auth middleware let in on the call's thread (anonymous without it).
+
+        Looked up, never stored when the call starts: pyarrow starts the factories in the
+        order of the server's middleware dict, so ours may start before auth has decided.
+        """
+        caller = admitted_caller(self.thread)
+        return caller.user if caller is not None else ANONYMOUS
 
 
 _calls: dict[int, Call] = {}
@@ -79,7 +67,7 @@ class _CallMiddleware(flight.ServerMiddleware):
         if _calls.get(self._thread) is self._call:
             del _calls[self._thread]
         elapsed = time.perf_counter() - self._call.started
-        self._telemetry.record_call(self._call.method, status_of(exception), elapsed)
+        self._telemetry.record_call(self._call.method, wire_status(exception), elapsed)
 
 
 class CallMiddlewareFactory(flight.ServerMiddlewareFactory):

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from flight_server import __version__
+from flight_server.catalog.isolation import SKIPS
 from flight_server.ops.health import Readiness
 from flight_server.ops.prometheus import CONTENT_TYPE, Counter, Gauge, render
 from flight_server.ops.telemetry import Telemetry
@@ -58,6 +59,14 @@ class OpsServer:
                 "Configured datasets that could not be served.",
                 lambda: len(runtime.snapshot.skipped),
             ),
+            Gauge(
+                "fw_flight_sql_catalog_stale_datasets",
+                "Datasets served from their last good load because the latest one failed.",
+                lambda: sum(
+                    1 for d in (*runtime.snapshot.datasets, *runtime.snapshot.derived) if d.stale
+                ),
+            ),
+            _SkipCounter(),
             Gauge(
                 "fw_flight_sql_engine_memory_bytes",
                 "Memory DuckDB holds for running queries and its caches (its own accounting).",
@@ -108,7 +117,11 @@ class OpsServer:
                 elif path == "/readyz":
                     problems = ops._readiness.problems()
                     status = HTTPStatus.SERVICE_UNAVAILABLE if problems else HTTPStatus.OK
-                    body = {"status": "not ready" if problems else "ready", "problems": problems}
+                    body = {
+                        "status": "not ready" if problems else "ready",
+                        "problems": problems,
+                        "degraded": ops._readiness.degraded(),
+                    }
                     self._reply(status, "application/json", body)
                 elif path == "/metrics":
                     self._reply(HTTPStatus.OK, CONTENT_TYPE, render(ops._metrics))
@@ -142,6 +155,21 @@ class _FailureCounter(Counter):
 
     def samples(self) -> list[str]:
         return [f"{self.name} {self._runtime.refresh_failures}"]
+
+
+class _SkipCounter(Counter):
+    """Units of loading skipped since start-up, by kind, read from the catalog's boundary."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "fw_flight_sql_catalog_skips_total",
+            "Units of loading (project, dataset, version, table, file...) skipped, by kind.",
+            ("unit",),
+        )
+
+    def samples(self) -> list[str]:
+        counts = sorted(SKIPS.snapshot().items())
+        return [f'{self.name}{{unit="{kind}"}} {count}' for kind, count in counts]
 
 
 def _age(moment: float | None) -> float:

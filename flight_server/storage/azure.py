@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 import fsspec
 from adlfs import AzureBlobFileSystem
+from azure.storage.blob.aio import BlobServiceClient
 
-from flight_server.storage.base import Location, StorageError, is_true, register_backend
+from flight_server.storage.base import (
+    CallLimits,
+    Location,
+    StorageError,
+    is_true,
+    register_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +49,62 @@ _ENV_OVERRIDING_TOKENS = (
 KNOWN_OPTIONS = frozenset({*_ENV, "account_name", "endpoint_url", "anon"})
 
 
-def open_azure(location: Location) -> fsspec.AbstractFileSystem:
+class _BoundedAzure(AzureBlobFileSystem):
+    """adlfs with its blob client's timeouts and retries set (adlfs passes none through).
+
+    The SDK's default waits 15, 18 and 24 s between retries; a dead or refusing endpoint
+    would hold a load for a minute.
+    """
+
+    def __init__(self, *args: Any, limits: CallLimits, **kwargs: Any) -> None:
+        self._client_options = {
+            "connection_timeout": limits.timeout_seconds,
+            "read_timeout": limits.timeout_seconds,
+            "retry_total": limits.retries,
+            "initial_backoff": 1,
+            "increment_base": 2,
+            "random_jitter_range": 1,
+        }
+        super().__init__(*args, **kwargs)
+
+    def do_connect(self) -> None:
+        if self.connection_string is not None:
+            self.service_client = BlobServiceClient.from_connection_string(
+                conn_str=self.connection_string, **self._client_options
+            )
+        elif self.credential is not None and hasattr(self, "account_host"):
+            self.account_url = f"https://{self.account_host}"
+            self.service_client = BlobServiceClient(
+                account_url=self.account_url, credential=self.credential, **self._client_options
+            )
+        else:
+            super().do_connect()
+
+
+def open_azure(location: Location, limits: CallLimits) -> fsspec.AbstractFileSystem:
     """A fresh adlfs filesystem for one location's account, credentials and endpoint.
 
     Keys, SAS tokens and anonymous access go through a connection string: it is the one
     adlfs input that carries an ``http://`` endpoint (Azurite) and that the environment
-    cannot override. Instance and listings caches are off as in ``s3.open_s3``.
+    cannot override. Instance and listings caches are off as in ``s3.open_s3``; requests
+    are bounded by ``limits``.
     """
     options = location.options
     unknown = sorted(set(options) - KNOWN_OPTIONS)
     if unknown:
         log.warning("ignoring unknown az options for %s: %s", location.display(), unknown)
-    caches = {"skip_instance_cache": True, "use_listings_cache": False}
+    caches: dict[str, Any] = {
+        "skip_instance_cache": True,
+        "use_listings_cache": False,
+        "limits": limits,
+    }
     explicit = is_true(options.get("anon")) or any(options.get(name) for name in _ENV)
     creds = {
         name: (options.get(name) if explicit else os.environ.get(var)) or None
         for name, var in _ENV.items()
     }
     if creds["connection_string"]:
-        return AzureBlobFileSystem(connection_string=creds["connection_string"], **caches)
+        return _BoundedAzure(connection_string=creds["connection_string"], **caches)
     account = options.get("account_name") or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
     if not account:
         raise StorageError(f"{location.display()}: an Azure location needs an account name")
@@ -73,7 +118,7 @@ def open_azure(location: Location) -> fsspec.AbstractFileSystem:
     else:
         return _token_filesystem(location, account, endpoint, creds, caches)
     connection_string = ";".join(p for p in (f"BlobEndpoint={endpoint.rstrip('/')}", secret) if p)
-    return AzureBlobFileSystem(account_name=account, connection_string=connection_string, **caches)
+    return _BoundedAzure(account_name=account, connection_string=connection_string, **caches)
 
 
 def _token_filesystem(
@@ -81,7 +126,7 @@ def _token_filesystem(
     account: str,
     endpoint: str,
     creds: dict[str, str | None],
-    caches: dict[str, bool],
+    caches: dict[str, Any],
 ) -> fsspec.AbstractFileSystem:
     """A service principal or DefaultAzureCredential: bearer tokens, so https only."""
     parts = urlsplit(endpoint)
@@ -98,7 +143,7 @@ def _token_filesystem(
         raise StorageError(
             f"{location.display()}: tenant_id, client_id and client_secret go together"
         )
-    return AzureBlobFileSystem(
+    return _BoundedAzure(
         account_name=account,
         account_host=f"{parts.netloc}{parts.path.rstrip('/')}",
         tenant_id=creds["tenant_id"],

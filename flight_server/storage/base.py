@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import fsspec
 
+from flight_server.storage.secrets import remember
+
 # Every spelling users and Flywheel have used, mapped to one canonical type.
 _TYPE_ALIASES = {
     "s3": "s3",
@@ -39,6 +41,20 @@ class StorageError(ValueError):
 
 
 @dataclass(frozen=True)
+class CallLimits:
+    """How long one storage request may take and how often a failed one is retried.
+
+    Every backend gets the same bounds, so one slow or dead store costs a known time.
+    """
+
+    timeout_seconds: float = 10.0
+    retries: int = 2
+
+
+DEFAULT_LIMITS = CallLimits()
+
+
+@dataclass(frozen=True)
 class Location:
     """Where a dataset lives: storage type, bucket (or directory), prefix and backend options.
 
@@ -52,6 +68,10 @@ class Location:
     prefix: str = ""
     options: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Whatever message later quotes one of these values, redaction will know it.
+        remember(self.options)
+
     @property
     def root(self) -> str:
         """The dataset root as a path inside the filesystem (no protocol)."""
@@ -64,7 +84,7 @@ class Location:
         return f"{scheme}://{self.root}" if self.type != "fs" else f"file://{self.root}"
 
 
-Opener = Callable[[Location], fsspec.AbstractFileSystem]
+Opener = Callable[[Location, CallLimits], fsspec.AbstractFileSystem]
 # Enough for one client per storage of a large site; the oldest unused one goes first.
 _MAX_FILESYSTEMS = 256
 _FILESYSTEMS: OrderedDict[tuple, fsspec.AbstractFileSystem] = OrderedDict()
@@ -155,20 +175,23 @@ def _split_azure(scheme: str, path: str, options: dict[str, str]) -> tuple[str, 
     return container, prefix
 
 
-def open_location(location: Location) -> fsspec.AbstractFileSystem:
+def open_location(
+    location: Location, limits: CallLimits = DEFAULT_LIMITS
+) -> fsspec.AbstractFileSystem:
     """The fsspec filesystem that serves ``location``, reused while its options stay the same.
 
     Backends build filesystems without fsspec's unbounded instance and listing caches; this
     bounded cache keeps one client per (type, bucket, options), so a catalog refresh reuses
     connections and the engine keeps its registrations. Rotated credentials make a new key.
+    Requests through it are bounded by ``limits`` (timeouts and retries).
     """
-    key = (location.type, location.bucket, tuple(sorted(location.options.items())))
+    key = (location.type, location.bucket, tuple(sorted(location.options.items())), limits)
     with _CACHE_LOCK:
         filesystem = _FILESYSTEMS.get(key)
         if filesystem is not None:
             _FILESYSTEMS.move_to_end(key)
             return filesystem
-    filesystem = _open_uncached(location)
+    filesystem = _open_uncached(location, limits)
     with _CACHE_LOCK:
         _FILESYSTEMS[key] = filesystem
         while len(_FILESYSTEMS) > _MAX_FILESYSTEMS:
@@ -176,7 +199,7 @@ def open_location(location: Location) -> fsspec.AbstractFileSystem:
     return filesystem
 
 
-def _open_uncached(location: Location) -> fsspec.AbstractFileSystem:
+def _open_uncached(location: Location, limits: CallLimits) -> fsspec.AbstractFileSystem:
     # Backends register themselves on import; importing here keeps start-up lazy.
     from flight_server.storage import backends  # noqa: F401
 
@@ -184,4 +207,4 @@ def _open_uncached(location: Location) -> fsspec.AbstractFileSystem:
         opener = _OPENERS[location.type]
     except KeyError:
         raise StorageError(f"no backend for storage type {location.type!r}") from None
-    return opener(location)
+    return opener(location, limits)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import inspect
 import json
 import logging
 import os
@@ -24,12 +26,20 @@ import fsspec
 # gRPC storage-control API for every bucket's layout before opening a file, which
 # emulators and private endpoints cannot answer (each open then waits ~60 s).
 from gcsfs.core import DEFAULT_PROJECT, GCSFileSystem
+from gcsfs.retry import retry_request
 from google.auth.credentials import Credentials
 from google.auth.exceptions import GoogleAuthError
+from google.auth.transport.requests import Request as AuthRequest
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
 
-from flight_server.storage.base import Location, StorageError, is_true, register_backend
+from flight_server.storage.base import (
+    CallLimits,
+    Location,
+    StorageError,
+    is_true,
+    register_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +47,13 @@ KNOWN_OPTIONS = frozenset({"application_credentials", "project", "endpoint_url",
 _ACCESS = ("read_only", "read_write", "full_control")
 
 
-def open_gcs(location: Location) -> fsspec.AbstractFileSystem:
+def open_gcs(location: Location, limits: CallLimits) -> fsspec.AbstractFileSystem:
     """A fresh gcsfs filesystem for one location's credentials and endpoint.
 
-    Instance and listings caches are off for the reasons given in ``s3.open_s3``.
+    Instance and listings caches are off for the reasons given in ``s3.open_s3``. Each
+    request is bounded by ``limits``: gcsfs's per-request timeout, and its retry loop
+    (six attempts with back-offs up to 32 s, fixed at class level, and retrying 401s) cut
+    to ``retries + 1`` attempts.
     """
     options = location.options
     unknown = sorted(set(options) - KNOWN_OPTIONS)
@@ -56,19 +69,31 @@ def open_gcs(location: Location) -> fsspec.AbstractFileSystem:
         token = "anon"
     elif options.get("application_credentials"):
         info = _credentials_info(options["application_credentials"], location)
-        token = _credentials(info, f"https://www.googleapis.com/auth/devstorage.{access}", location)
+        scope = f"https://www.googleapis.com/auth/devstorage.{access}"
+        token = _credentials(info, scope, location, limits.timeout_seconds)
+        _first_token(token, location)
         project = project or info.get("project_id") or info.get("quota_project_id") or ""
-    return GCSFileSystem(
+    return _bounded_class(limits.retries + 1)(
         project=project,
         access=access,
         token=token,
         endpoint_url=options.get("endpoint_url") or None,
+        requests_timeout=limits.timeout_seconds,
         skip_instance_cache=True,
         use_listings_cache=False,
     )
 
 
-def _credentials(info: dict[str, Any], scope: str, location: Location) -> Credentials:
+@functools.cache
+def _bounded_class(attempts: int) -> type[GCSFileSystem]:
+    """``GCSFileSystem`` whose requests are tried ``attempts`` times (gcsfs fixes six)."""
+    request = retry_request(retries=attempts)(inspect.unwrap(GCSFileSystem._request))
+    return type(f"GCSFileSystem{attempts}", (GCSFileSystem,), {"_request": request})
+
+
+def _credentials(
+    info: dict[str, Any], scope: str, location: Location, timeout: float
+) -> Credentials:
     """Service-account or authorized-user credentials, and no other kind.
 
     Other types (``external_account`` above all) name URLs and files that the client
@@ -77,15 +102,52 @@ def _credentials(info: dict[str, Any], scope: str, location: Location) -> Creden
     kind = info.get("type")
     try:
         if kind == "service_account":
-            return service_account.Credentials.from_service_account_info(info, scopes=[scope])
+            accounts = _bounded_refresh(service_account.Credentials, timeout)
+            return accounts.from_service_account_info(info, scopes=[scope])
         if kind == "authorized_user":
-            return UserCredentials.from_authorized_user_info(info, scopes=[scope])
+            users = _bounded_refresh(UserCredentials, timeout)
+            return users.from_authorized_user_info(info, scopes=[scope])
     except (GoogleAuthError, ValueError, KeyError) as exc:
         raise StorageError(f"{location.display()}: unusable application_credentials") from exc
     raise StorageError(
         f"{location.display()}: application_credentials of type {kind!r} are not supported "
         "(service_account or authorized_user)"
     )
+
+
+def _first_token(credentials: Credentials, location: Location) -> None:
+    """Get the first access token here, in the loading unit's own thread.
+
+    gcsfs would otherwise fetch it synchronously inside the event loop every fsspec
+    filesystem shares, so a refused or hung token endpoint would stall the S3, GCS and
+    Azure datasets of every other unit too. Later refreshes (hourly) are bounded.
+    """
+    try:
+        credentials.refresh(AuthRequest())
+    except GoogleAuthError as exc:
+        raise StorageError(
+            f"{location.display()}: no access token from application_credentials "
+            f"({type(exc).__name__})"
+        ) from None
+
+
+@functools.cache
+def _bounded_refresh(cls: type[Credentials], timeout: float) -> type[Credentials]:
+    """``cls`` whose token requests wait at most ``timeout`` seconds each.
+
+    google-auth waits 120 s by default, and gcsfs refreshes tokens synchronously inside
+    the event loop that every fsspec filesystem shares: one hung token endpoint would
+    stall every dataset on S3, GCS and Azure alike.
+    """
+
+    def refresh(self: Credentials, request: Any) -> None:
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", timeout)
+            return request(*args, **kwargs)
+
+        cls.refresh(self, bounded)
+
+    return type(f"Bounded{cls.__name__}", (cls,), {"refresh": refresh})
 
 
 def _credentials_info(value: str, location: Location) -> dict[str, Any]:

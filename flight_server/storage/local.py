@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import fsspec
 
-from flight_server.storage.base import Location, register_backend
+from flight_server.storage.base import CallLimits, Location, register_backend
 
 
-def open_local(location: Location) -> fsspec.AbstractFileSystem:
-    """Local paths need no credentials; DuckDB reads them natively."""
+def open_local(location: Location, limits: CallLimits) -> fsspec.AbstractFileSystem:
+    """Local paths need no credentials or network bounds; DuckDB reads them natively."""
     return fsspec.filesystem("file")
 
 

@@ -13,7 +13,13 @@ import logging
 import fsspec
 from s3fs import S3FileSystem
 
-from flight_server.storage.base import Location, StorageError, is_true, register_backend
+from flight_server.storage.base import (
+    CallLimits,
+    Location,
+    StorageError,
+    is_true,
+    register_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +36,16 @@ KNOWN_OPTIONS = frozenset(
 )
 
 
-def open_s3(location: Location) -> fsspec.AbstractFileSystem:
+def open_s3(location: Location, limits: CallLimits) -> fsspec.AbstractFileSystem:
     """A fresh s3fs filesystem for one location's credentials and endpoint.
 
     ``skip_instance_cache``: fsspec's instance cache is keyed by the arguments,
     secrets included, and never evicts; the caller keeps filesystems instead.
     ``use_listings_cache=False``: s3fs's directory cache never expires by default, so
     new dataset versions would stay invisible; listings are cached above us, bounded.
+    botocore's timeouts and retries follow ``limits`` and s3fs's own retry loop is off (it
+    would multiply botocore's attempts), so a dead endpoint costs at most ``retries + 1``
+    timeouts plus short back-offs.
     """
     options = location.options
     unknown = sorted(set(options) - KNOWN_OPTIONS)
@@ -48,10 +57,14 @@ def open_s3(location: Location) -> fsspec.AbstractFileSystem:
     client_kwargs: dict[str, str] = {}
     if options.get("region"):
         client_kwargs["region_name"] = options["region"]
-    config_kwargs: dict[str, dict[str, str]] = {}
+    config_kwargs: dict[str, object] = {
+        "connect_timeout": limits.timeout_seconds,
+        "read_timeout": limits.timeout_seconds,
+        "retries": {"total_max_attempts": limits.retries + 1, "mode": "standard"},
+    }
     if options.get("addressing_style"):
         config_kwargs["s3"] = {"addressing_style": options["addressing_style"]}
-    return S3FileSystem(
+    filesystem = S3FileSystem(
         anon=is_true(options.get("anon")),
         key=key or None,
         secret=secret or None,
@@ -62,6 +75,8 @@ def open_s3(location: Location) -> fsspec.AbstractFileSystem:
         skip_instance_cache=True,
         use_listings_cache=False,
     )
+    filesystem.retries = 1  # one s3fs attempt: botocore already retries each request
+    return filesystem
 
 
 register_backend("s3", open_s3)

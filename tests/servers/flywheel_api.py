@@ -29,6 +29,12 @@ Behaviour (guesses are marked):
   ``container_type: "project"``; 404 unknown, 403 without a role; other path lengths 400.
 - ``GET /xfer/storages/{id}``: ``{_id, label, config}``; ``GET /xfer/storage-creds/{id}``:
   ``{"url": ...}``; 404 unknown; any authenticated user.
+
+Faults, for chaos tests: ``fault(path, mode)`` makes requests to ``path`` (exact, or every
+path under it when it ends in ``/``) answer ``"error"`` (HTTP 500), ``"hang"`` (no answer
+until ``clear_faults()`` or ``stop()``), or ``"malformed"`` (200 with a body that is not
+JSON); ``max_page = n`` caps ``limit`` at n and paginates every listing, as a large site
+does.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.servers.threaded import ThreadedServer
 
 _PAGING = ("limit", "skip", "page", "after_id")
+FAULTS = ("error", "hang", "malformed")
+# A hung request is answered after this long at the latest, so no test can wait forever.
+_HANG_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,10 @@ class FlywheelAPI(ThreadedServer):
         super().__init__()
         self._lock = threading.RLock()
         self._next_id = 0
+        self._faults: dict[str, str] = {}
+        self._release = threading.Event()
+        #: Largest page a listing returns (listings are then always paginated); None: no cap.
+        self.max_page: int | None = None
         self.load(users, projects, storages)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -92,6 +105,11 @@ class FlywheelAPI(ThreadedServer):
         server.daemon_threads = True
         server.api = self  # type: ignore[attr-defined]
         return server
+
+    def stop(self) -> None:
+        """Release hung requests, then stop."""
+        self._release.set()
+        super().stop()
 
     @property
     def url(self) -> str:
@@ -173,6 +191,14 @@ class FlywheelAPI(ThreadedServer):
             project["parents"] = {"group": project["group"]}
             project["modified"] = _now()
 
+    def project_id(self, group: str, label: str) -> str:
+        """The id of project ``group/label``."""
+        with self._lock:
+            for project in self._projects.values():
+                if (project["group"], project["label"]) == (group, label):
+                    return project["_id"]
+        raise KeyError(f"{group}/{label}")
+
     def remove_project(self, project_id: str) -> None:
         """Delete a project."""
         with self._lock:
@@ -191,6 +217,30 @@ class FlywheelAPI(ThreadedServer):
                 },
                 "url": url,
             }
+
+    # -- faults ----------------------------------------------------------------------
+
+    def fault(self, path: str, mode: str) -> None:
+        """Make requests to ``path`` (or under it, if it ends in ``/``) fail as ``mode``."""
+        if mode not in FAULTS:
+            raise ValueError(f"unknown fault {mode!r}; one of {FAULTS}")
+        with self._lock:
+            self._faults[path] = mode
+            self._release.clear()
+
+    def clear_faults(self) -> None:
+        """Answer normally again, releasing hung requests; and stop capping pages."""
+        with self._lock:
+            self._faults.clear()
+            self.max_page = None
+            self._release.set()
+
+    def _fault_for(self, path: str) -> str | None:
+        with self._lock:
+            for where, mode in self._faults.items():
+                if path == where.rstrip("/") or (where.endswith("/") and path.startswith(where)):
+                    return mode
+        return None
 
     # -- request log -----------------------------------------------------------------
 
@@ -222,12 +272,21 @@ class FlywheelAPI(ThreadedServer):
         headers: Mapping[str, str],
         body: bytes,
     ) -> tuple[int, Any]:
-        """Answer one request: (status, JSON-able body). Logged whatever the outcome."""
+        """Answer one request: (status, JSON-able body or raw bytes). Logged whatever happens."""
         parts = urlsplit(target)
         path = unquote(parts.path).rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         user: dict[str, Any] | None = None
+        fault = self._fault_for(path)
+        if fault == "hang":
+            self._release.wait(_HANG_SECONDS)
+        if fault == "malformed":
+            with self._lock:
+                self._log.append(APIRequest(method, path, parts.query, None, 200))
+            return 200, b'{"results": [{"_id": "truncated'
         try:
+            if fault == "error":
+                raise APIError(500, "injected fault")
             route = self._route(method, path)
             user = self._authenticate(headers.get("Authorization", ""))
             status, reply = 200, route(user, path, query, headers, body)
@@ -296,9 +355,13 @@ class FlywheelAPI(ThreadedServer):
             with_info = query.get("include_all_info", "").lower() in ("1", "true")
             docs = [_project_doc(p, with_info) for p in projects]
         total = len(docs)
+        if self.max_page is not None:
+            asked = int(query.get("limit") or 0) or self.max_page
+            query = {**query, "limit": str(min(asked, self.max_page))}
         docs = _paginate(docs, query)
         feature = headers.get("X-Accept-Feature", "").lower()
-        if any(name in query for name in _PAGING) or "pagination" in feature:
+        paged = self.max_page is not None or "pagination" in feature
+        if paged or any(name in query for name in _PAGING):
             return {"count": len(docs), "total": total, "results": docs}
         return docs
 
@@ -363,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         api: FlywheelAPI = self.server.api  # type: ignore[attr-defined]
         status, reply = api.handle(self.command, self.path, self.headers, body)
-        payload = json.dumps(reply).encode()
+        payload = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

@@ -4,11 +4,14 @@ moto's ThreadedMotoServer builds its WSGI app inside a private method, so there 
 place to observe requests; this runs the same app (``DomainDispatcherApplication``
 with moto's request handler) under werkzeug's threaded server, behind a small WSGI
 wrapper that records each request. moto's state is process-wide: two S3Server
-instances in one process see the same buckets.
+instances in one process see the same buckets, and a server killed and revived
+(``kill()``, ``revive()``, for chaos tests) comes back on its port with its buckets.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,6 +54,14 @@ class _QuietHandler(MotoRequestHandler):
         self.send_response_only(code, message)
         self.send_header("Date", self.date_time_string())
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.s3._opened(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        self.server.s3._closed(self.connection)  # type: ignore[attr-defined]
+        super().finish()
+
 
 class S3Server(ThreadedServer):
     """moto S3 on a free loopback port; use as a context manager or start()/stop()."""
@@ -65,6 +76,8 @@ class S3Server(ThreadedServer):
         super().__init__()
         self._lock = threading.Lock()
         self._log: list[S3Request] = []
+        self._port = 0
+        self._connections: set[socket.socket] = set()
 
     def _make_server(self) -> BaseWSGIServer:
         app = DomainDispatcherApplication(create_backend_app)
@@ -77,10 +90,33 @@ class S3Server(ThreadedServer):
             return app(environ, recording_start_response)
 
         server = make_server(
-            "127.0.0.1", 0, recording_app, threaded=True, request_handler=_QuietHandler
+            "127.0.0.1", self._port, recording_app, threaded=True, request_handler=_QuietHandler
         )
         server.daemon_threads = True
+        server.s3 = self  # type: ignore[attr-defined]
+        self._port = server.server_address[1]
         return server
+
+    def kill(self) -> None:
+        """Stop listening and drop every open connection, as a crashed server would."""
+        self.stop()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already gone
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def revive(self) -> None:
+        """Listen again on the same port; the buckets are still there."""
+        self.start()
+
+    def _opened(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def _closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
 
     @property
     def endpoint_url(self) -> str:

@@ -97,6 +97,20 @@ Whether more than one replica may run at once.
 {{- end }}
 
 {{/*
+Whether the server will authenticate callers (or was told to serve anonymous ones on the
+pod's public address): otherwise it refuses to start. extraEnvFrom sources may carry
+FW_FLIGHT_SQL_AUTH__* variables the chart cannot see, so they count.
+*/}}
+{{- define "fw-flight-sql.authConfigured" -}}
+{{- $names := list }}
+{{- range .Values.extraEnv }}{{ $names = append $names .name }}{{ end }}
+{{- $envAuth := list "FW_FLIGHT_SQL_AUTH__TOKENS" "FW_FLIGHT_SQL_AUTH__USERS" "FW_FLIGHT_SQL_AUTH__FLYWHEEL_SITE" "FW_FLIGHT_SQL_FLYWHEEL__API_KEY" "FW_FLIGHT_SQL_AUTH__ALLOW_PUBLIC_ANONYMOUS" }}
+{{- $fromEnv := false }}
+{{- range $envAuth }}{{ if has . $names }}{{ $fromEnv = true }}{{ end }}{{ end }}
+{{- if or .Values.flywheel.apiKeySecret.name (dig "config" "auth" "users" dict .Values.AsMap) (dig "config" "auth" "flywheel_site" "" .Values.AsMap) (dig "config" "auth" "allow_public_anonymous" false .Values.AsMap) .Values.extraEnvFrom $fromEnv }}true{{- end }}
+{{- end }}
+
+{{/*
 Fail early on value combinations that render valid YAML but a broken deployment.
 */}}
 {{- define "fw-flight-sql.validate" -}}
@@ -114,6 +128,16 @@ Fail early on value combinations that render valid YAML but a broken deployment.
 {{- end }}
 {{- if and .Values.autoscaling.enabled (not (get .Values.autoscaling "targetCPUUtilizationPercentage")) (not (get .Values.autoscaling "targetMemoryUtilizationPercentage")) }}
 {{- fail "autoscaling.enabled needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" }}
+{{- end }}
+{{- if not (dig "resources" "limits" "memory" "" .Values.AsMap) }}
+{{- fail "resources.limits.memory is required: the server receives each gRPC message whole, of any size, before it can refuse it, and sets its memory ceiling (limits.max_memory_bytes) from this limit" }}
+{{- end }}
+{{- $publicAnonymous := dig "config" "auth" "allow_public_anonymous" false .Values.AsMap }}
+{{- if and (eq (toString (dig "config" "auth" "anonymous" "" .Values.AsMap)) "true") (not $publicAnonymous) }}
+{{- fail "config.auth.anonymous needs config.auth.allow_public_anonymous: true: the pod listens on 0.0.0.0, where the server serves anonymous callers only when told so explicitly" }}
+{{- end }}
+{{- if not (include "fw-flight-sql.authConfigured" .) }}
+{{- fail "authentication is required: the pod listens on 0.0.0.0 and the server refuses to start without it. Set flywheel.apiKeySecret.name (Flywheel key logins), or config.auth.users (password hashes from `fw-flight-sql hash-password`), or static tokens with extraEnv (FW_FLIGHT_SQL_AUTH__TOKENS from a Secret), or, deliberately, config.auth.allow_public_anonymous: true (docs/security.md)" }}
 {{- end }}
 {{- end }}
 
