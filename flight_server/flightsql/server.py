@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
@@ -254,7 +255,11 @@ class FlightSqlServer(flight.FlightServerBase):
         except BaseException:
             query.close()
             raise
-        return flight.GeneratorStream(schema, self._batches(context, query))
+        batches = self._batches(context, query)
+        # pyarrow drops the stream unstarted when the client left before the schema was
+        # sent, and an unstarted generator runs no ``finally``: close it on collection too.
+        weakref.finalize(batches, query.close)
+        return flight.GeneratorStream(schema, batches)
 
     def _batches(self, context: flight.ServerCallContext, query: Query) -> Iterator[pa.RecordBatch]:
         try:

@@ -36,10 +36,35 @@ WIRE_STATUS: tuple[tuple[type[BaseException], str], ...] = (
 #: pyarrow cannot send RESOURCE_EXHAUSTED at all.
 OTHER_STATUS = "UNKNOWN"
 
+
+# pyarrow sends every Python exception other than Flight's own with
+# ``. Detail: Python exception: <module>.<class>: <message>`` after the message; gRPC has
+# no separate field for it. Classes named after their status, shown without a module, keep
+# library class paths (``pyarrow.lib.ArrowKeyError``) out of what clients read.
+
+
+class InvalidArgument(pa.ArrowInvalid):
+    """Sent as INVALID_ARGUMENT."""
+
+    __module__ = "builtins"
+
+
+class NotFound(pa.ArrowKeyError):
+    """Sent as NOT_FOUND."""
+
+    __module__ = "builtins"
+
+
+class ResourceExhausted(MemoryError):
+    """Sent as UNKNOWN: pyarrow servers cannot send RESOURCE_EXHAUSTED."""
+
+    __module__ = "builtins"
+
+
 #: What each kind of query error is raised as; its wire status follows from WIRE_STATUS.
 _RAISED_AS: dict[ErrorKind, Callable[[str], Exception]] = {
-    ErrorKind.INVALID: pa.ArrowInvalid,
-    ErrorKind.NOT_FOUND: pa.ArrowKeyError,
+    ErrorKind.INVALID: InvalidArgument,
+    ErrorKind.NOT_FOUND: NotFound,
     ErrorKind.PERMISSION: flight.FlightUnauthorizedError,
     ErrorKind.CANCELLED: flight.FlightCancelledError,
     ErrorKind.TIMEOUT: flight.FlightTimedOutError,
@@ -48,7 +73,7 @@ _RAISED_AS: dict[ErrorKind, Callable[[str], Exception]] = {
     # A dataset's storage failed or refused the server: retrying later may succeed.
     ErrorKind.UNAVAILABLE: flight.FlightUnavailableError,
     # Arrives as UNKNOWN, with the message saying what ran out.
-    ErrorKind.RESOURCES: MemoryError,
+    ErrorKind.RESOURCES: ResourceExhausted,
     ErrorKind.INTERNAL: flight.FlightInternalError,
 }
 
@@ -78,6 +103,12 @@ def flight_errors(handler: Callable[..., _Result]) -> Callable[..., _Result]:
         except QueryError as exc:
             raise to_flight_error(exc) from None
         except TicketError as exc:
-            raise pa.ArrowInvalid(f"invalid ticket: {exc}") from None
+            raise InvalidArgument(f"invalid ticket: {exc}") from None
+        except (InvalidArgument, NotFound):
+            raise
+        except pa.ArrowKeyError as exc:  # raised by protocol code and pyarrow itself
+            raise NotFound(str(exc)) from None
+        except pa.ArrowInvalid as exc:
+            raise InvalidArgument(str(exc)) from None
 
     return wrapped
