@@ -59,6 +59,7 @@ run: $(RUN_INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: $(INSTALLED) $(AZURITE) $(JAVA) $(SQLALCHEMY2) lint
 	$(BIN)/pytest

@@ -10,13 +10,13 @@ import shutil
 import signal
 import sys
 import threading
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from flight_server import __version__
-from flight_server.client_commands import datasets, query
 from flight_server.config import CONFIG_ENV, ConfigError, Settings, load_settings
 from flight_server.logs import configure_logging
 from flight_server.messages import fail, first_line
@@ -87,7 +87,48 @@ _catalog_option = click.option(
 )
 
 
-@click.group()
+#: Commands other parts of the distribution add (the client's ``query`` and ``datasets``):
+#: the server never imports the client, and a command is loaded only when used or listed.
+COMMANDS_ENTRY_POINTS = "fw_flight_sql.commands"
+
+
+class _Commands(click.Group):
+    """The server's own commands, plus those declared under ``COMMANDS_ENTRY_POINTS``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_added()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        entry = _added().get(cmd_name)
+        return command if command is not None or entry is None else _load(entry)
+
+
+def _added() -> dict[str, EntryPoint]:
+    return {entry.name: entry for entry in entry_points(group=COMMANDS_ENTRY_POINTS)}
+
+
+def _load(entry: EntryPoint) -> click.Command:
+    """The command, or one saying which extra to install when its imports are missing."""
+    try:
+        return entry.load()
+    except ImportError:
+        extras = ",".join(entry.extras)
+
+        @click.command(
+            entry.name,
+            help=f"(needs the '{extras}' extra)",
+            context_settings={"ignore_unknown_options": True},
+            add_help_option=False,
+        )
+        @click.argument("ignored", nargs=-1, type=click.UNPROCESSED)
+        def missing(ignored: tuple[str, ...]) -> None:
+            fail(f"the client needs the '{extras}' extra: pip install 'fw-flight-sql[{extras}]'")
+
+        return missing
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="fw-flight-sql")
 def main() -> None:
     """Serve Flywheel datasets as a live Arrow Flight SQL database."""
@@ -235,7 +276,3 @@ def _program() -> str:
     if found and os.path.realpath(found) == os.path.realpath(invoked):
         return "fw-flight-sql"
     return invoked
-
-
-main.add_command(query)
-main.add_command(datasets)

@@ -110,6 +110,10 @@ class FederatedSettings(_Section):
         return value
 
 
+#: ``engine.tail_cache_bytes`` unless set (also the storage layer's own default).
+DEFAULT_TAIL_CACHE_BYTES = 256 * 1024 * 1024
+
+
 class EngineSettings(_Section):
     """DuckDB resources and streaming shape."""
 
@@ -121,6 +125,9 @@ class EngineSettings(_Section):
     cache_bytes: ByteSize | None = None
     #: Where the hot table cache keeps its DuckDB database file.
     cache_directory: str = "/tmp/fw-flight-sql/cache"
+    #: Memory for parquet footers (file tails) per remote dataset, read once per file and
+    #: reused by every query; the least recently used go first.
+    tail_cache_bytes: ByteSize = ByteSize(DEFAULT_TAIL_CACHE_BYTES)
     #: The zone time-zone-aware SQL (casts, ``date_trunc``) and result labels use: fixed,
     #: so results never depend on the host's ``TZ``.
     time_zone: str = "UTC"

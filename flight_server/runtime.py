@@ -7,8 +7,6 @@ import threading
 import time
 
 from flight_server.catalog.federated import ProjectLookup, federate
-from flight_server.catalog.flywheel.api_key import parse_api_key
-from flight_server.catalog.flywheel.client import FlywheelClient, FlywheelError
 from flight_server.catalog.flywheel.discovery import DiscoveryPolicy, discover
 from flight_server.catalog.flywheel.roots import RootAllowlist
 from flight_server.catalog.isolation import Skip, describe, isolated
@@ -26,6 +24,8 @@ from flight_server.engine.duckdb_engine import (
     unwatched,
 )
 from flight_server.engine.guard import StatementBounds
+from flight_server.flywheel.api_key import parse_api_key
+from flight_server.flywheel.client import FlywheelClient, FlywheelError
 from flight_server.storage.base import CallLimits
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ import pyarrow as pa
 from flight_server.auth import ExposureError, check_exposure
 from flight_server.auth.setup import anonymous_enabled
 from flight_server.config import Settings, TlsSettings
+from flight_server.configured_server import flight_sql_server
 from flight_server.flightsql.server import FlightSqlServer
 from flight_server.messages import first_line
 from flight_server.ops import CallMiddlewareFactory, OpsServer, Readiness, Telemetry
@@ -115,7 +116,7 @@ class Service:
     def _start_flight(self) -> FlightSqlServer:
         location = self._location
         try:
-            return FlightSqlServer(
+            return flight_sql_server(
                 self.runtime,
                 location,
                 middleware={"ops": CallMiddlewareFactory(self.telemetry)},

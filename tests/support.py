@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from flight_server.config import Settings
+from flight_server.configured_server import flight_sql_server
 from flight_server.demo import GeneratedTable
-from flight_server.flightsql.server import FlightSqlServer
 from flight_server.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def running_server(settings: Settings) -> Iterator[str]:
     """Serve ``settings`` in this process on a free port; yield its ``grpc://`` URI."""
     runtime = Runtime(settings)
     runtime.refresh()
-    server = FlightSqlServer(runtime, "grpc://127.0.0.1:0")
+    server = flight_sql_server(runtime, "grpc://127.0.0.1:0")
     try:
         yield f"grpc://127.0.0.1:{server.port}"
     finally:

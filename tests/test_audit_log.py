@@ -22,9 +22,9 @@ from flight_server.config import (
     StaticTokenSettings,
     UserSettings,
 )
+from flight_server.configured_server import flight_sql_server
 from flight_server.demo import GeneratedDataset
 from flight_server.engine import ErrorKind, QueryError
-from flight_server.flightsql.server import FlightSqlServer
 from flight_server.flightsql.status import to_flight_error, wire_status
 from flight_server.ops import CallMiddlewareFactory, Telemetry
 from flight_server.ops.streams import sql_digest
@@ -73,7 +73,7 @@ def serving(settings: Settings, order: str) -> Iterator[str]:
         AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator),
         "ops": CallMiddlewareFactory(telemetry),
     }
-    server = FlightSqlServer(runtime, "grpc://127.0.0.1:0", middleware=middleware)
+    server = flight_sql_server(runtime, "grpc://127.0.0.1:0", middleware=middleware)
     try:
         yield f"grpc://127.0.0.1:{server.port}"
     finally:
@@ -169,8 +169,10 @@ def test_calls_are_counted_with_the_status_the_client_receives() -> None:
     assert received["resources"] == received["memory"] == "UNKNOWN"
     assert received == {name: wire_status(error) for name, error in errors.items()}
     counted = {
-        line.rsplit(" ", 1)[0].split('status="')[1].rstrip('"}'): float(line.rsplit(" ", 1)[1])
-        for line in telemetry.calls.samples()
+        sample.labels["status"]: sample.value
+        for metric in telemetry.calls.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
     }
     statuses = list(received.values())
     assert counted == {status: statuses.count(status) for status in set(statuses)}

@@ -29,9 +29,9 @@ from flight_server.auth import (
     verify_password,
 )
 from flight_server.config import DatasetSettings, Settings
+from flight_server.configured_server import flight_sql_server
 from flight_server.demo import GeneratedDataset
 from flight_server.engine import ErrorKind, QueryContext, QueryError
-from flight_server.flightsql.server import FlightSqlServer
 from flight_server.runtime import Runtime
 from tests.servers.flywheel_api import FlywheelAPI
 
@@ -72,7 +72,7 @@ def authenticator(flywheel: FlywheelAPI | None = None, anonymous: bool = False) 
 def serving(auth: Authenticator, demo: GeneratedDataset) -> Iterator[str]:
     runtime = Runtime(Settings(datasets=[DatasetSettings(name="proj1", location=demo.root)]))
     runtime.refresh()
-    server = FlightSqlServer(
+    server = flight_sql_server(
         runtime,
         "grpc://127.0.0.1:0",
         middleware={AUTH_MIDDLEWARE: AuthMiddlewareFactory(auth)},

@@ -8,8 +8,11 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+from flight_server.config import AuthSettings, Settings
 from flight_server.flightsql import commands
 from flight_server.flightsql import flight_sql_pb2 as pb
+from flight_server.signing import SignedTokens
+from tests.support import running_server
 
 
 def run(conn: flight_sql.Connection, query: str) -> pa.Table:
@@ -75,6 +78,32 @@ def test_altered_ticket_is_refused(server_uri: str) -> None:
     altered[10] ^= 0x01
     with pytest.raises(pa.ArrowInvalid, match="invalid ticket"):
         client.do_get(flight.Ticket(bytes(altered))).read_all()
+
+
+def test_tickets_of_the_previous_format_are_refused() -> None:
+    """Tickets changed format: one the previous release signed, with the same secret, is
+    refused rather than misread."""
+    secret = "shared-between-releases"
+    previous = SignedTokens(secret.encode(), magic=b"fwt1.", domain=b"ticket")
+    body = {"q": "SELECT 1 AS one", "c": None, "s": None}
+    ticket = previous.seal({"k": "statement", "b": body, "u": "anonymous"}, 600)
+    settings = Settings(auth=AuthSettings(anonymous=True, token_secret=secret))
+    with running_server(settings) as uri:
+        client = flight.connect(uri)
+        with pytest.raises(pa.ArrowInvalid, match="invalid ticket: ticket not issued by this"):
+            client.do_get(flight.Ticket(ticket)).read_all()
+        command = commands.pack(pb.CommandStatementQuery(query="SELECT 1 AS one"))
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
+        assert client.do_get(info.endpoints[0].ticket).read_all().num_rows == 1
+
+
+def test_a_prepared_handle_is_not_a_ticket(server_uri: str) -> None:
+    client = flight.connect(server_uri)
+    request = pb.ActionCreatePreparedStatementRequest(query="SELECT 1 AS one")
+    [result] = client.do_action(flight.Action("CreatePreparedStatement", commands.pack(request)))
+    created = commands.unpack(result.body.to_pybytes())
+    with pytest.raises(pa.ArrowInvalid, match="a prepared token is not a ticket"):
+        client.do_get(flight.Ticket(created.prepared_statement_handle)).read_all()
 
 
 def test_unknown_and_malformed_commands(server_uri: str) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flight_sql
 import pytest
 
-from flight_server.catalog.flywheel.api_key import ApiKeyError, parse_api_key
-from flight_server.catalog.flywheel.client import FlywheelClient
 from flight_server.catalog.flywheel.discovery import discover
 from flight_server.config import FlywheelSettings, Settings
 from flight_server.demo import GeneratedDataset, write_dataset
+from flight_server.flywheel.api_key import ApiKeyError, parse_api_key
+from flight_server.flywheel.client import FlywheelClient
 from flight_server.storage import Location, open_location
 from tests.servers.flywheel_api import FlywheelAPI
 from tests.servers.s3 import S3Server
@@ -149,11 +149,6 @@ def test_discovered_datasets_are_queryable(site: Site) -> None:
             assert cur.fetchone()[0] == dataset.row_counts()[dataset.latest.label]["sessions"]
 
 
-def test_lookup_by_path(site: Site) -> None:
-    client = FlywheelClient(parse_api_key(site.api.api_key("svc@x.org")))
-    assert client.lookup_project("neuro", "proj1")["label"] == "proj1"
-
-
 def test_new_version_appears_without_restart(site: Site, tmp_path: Path) -> None:
     settings = Settings(
         flywheel=FlywheelSettings(api_key=site.api.api_key("svc@x.org"), exhaustive=True),
@@ -190,13 +185,13 @@ def test_new_version_appears_without_restart(site: Site, tmp_path: Path) -> None
 
 def test_project_by_id(site: Site) -> None:
     client = FlywheelClient(parse_api_key(site.api.api_key("svc@x.org")))
-    project_id = client.lookup_project("psych", "proj2")["_id"]
+    project_id = site.api.project_id("psych", "proj2")
     assert client.project(project_id)["label"] == "proj2"
 
 
 def test_federated_centres_by_flywheel_path_and_project_id(site: Site) -> None:
     key = site.api.api_key("svc@x.org")
-    project_id = FlywheelClient(parse_api_key(key)).lookup_project("psych", "proj2")["_id"]
+    project_id = site.api.project_id("psych", "proj2")
     settings = Settings(
         flywheel=FlywheelSettings(api_key=key, exhaustive=True),
         federated=[{"name": "both", "centres": {"x": "fw://neuro/proj1", "y": project_id}}],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import shutil
+import urllib.request
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -11,7 +13,7 @@ import pytest
 
 from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import GeneratedDataset
-from flight_server.ops.prometheus import Gauge, render
+from flight_server.ops.prometheus import Reading, Readings, exposition, registry
 from flight_server.ops.streams import sql_digest
 from tests.service_support import get, get_json, running_service, scrape
 
@@ -106,11 +108,56 @@ def test_failed_calls_are_counted_by_status(demo: GeneratedDataset) -> None:
     assert 'status="NOT_FOUND"' in next(iter(failed))
 
 
-def test_a_gauge_that_cannot_be_read_leaves_the_rest_of_the_scrape() -> None:
+def test_a_gauge_that_cannot_be_read_leaves_the_rest_of_the_scrape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def unreadable() -> float:
         raise RuntimeError("database closed")
 
-    text = render([Gauge("broken", "Fails.", unreadable), Gauge("fine", "Works.", lambda: 3)])
+    metrics = registry(
+        [Readings([Reading("broken", "Fails.", unreadable), Reading("fine", "Works.", lambda: 3)])]
+    )
+    with caplog.at_level(logging.WARNING, logger="flight_server.ops.prometheus"):
+        text = exposition(metrics, "")[0].decode()
     assert "# TYPE broken gauge" in text
     assert not [line for line in text.splitlines() if line.startswith("broken ")]
-    assert "fine 3" in text.splitlines()
+    assert "fine 3.0" in text.splitlines()
+    assert "metric broken unreadable: RuntimeError" in caplog.messages
+
+
+def test_metrics_include_the_process_and_speak_openmetrics_when_asked(
+    demo: GeneratedDataset,
+) -> None:
+    settings = Settings(datasets=[DatasetSettings(name="proj1", location=demo.root)])
+    with running_service(settings) as service:
+        assert service.ops is not None
+        plain = scrape(service.ops.port)
+        url = f"http://127.0.0.1:{service.ops.port}/metrics"
+        accept = {"Accept": "application/openmetrics-text; version=1.0.0, text/plain;q=0.5"}
+        with urllib.request.urlopen(urllib.request.Request(url, headers=accept)) as reply:
+            content_type = reply.headers["Content-Type"]
+            openmetrics = reply.read().decode()
+    assert plain["process_resident_memory_bytes"] > 0
+    assert plain["process_open_fds"] > 0
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert openmetrics.endswith("# EOF\n")
+    assert "# TYPE fw_flight_sql_calls counter" in openmetrics
+    assert "fw_flight_sql_catalog_datasets 1.0" in openmetrics.splitlines()
+
+
+def test_head_answers_what_get_would_without_a_body(demo: GeneratedDataset) -> None:
+    with running_service(Settings()) as service:
+        assert service.ops is not None
+        connection = http.client.HTTPConnection("127.0.0.1", service.ops.port, timeout=10)
+        answers = {}
+        for path in ("/metrics", "/healthz", "/nope"):
+            connection.request("HEAD", path)
+            reply = connection.getresponse()
+            answers[path] = (reply.status, reply.headers["Content-Type"], reply.read())
+            assert int(reply.headers["Content-Length"]) > 0
+        connection.close()
+    assert answers == {
+        "/metrics": (200, "text/plain; version=0.0.4; charset=utf-8", b""),
+        "/healthz": (200, "application/json", b""),
+        "/nope": (404, "application/json", b""),
+    }

@@ -30,7 +30,7 @@ FEATURES = {
     "flight_server/storage/gcs.py": {"gcs"},
     "flight_server/storage/azure.py": {"azure"},
     "flight_server/demo/": {"demo"},
-    "flight_server/client_commands.py": {"client"},
+    "flight_server/ops/spans.py": {"otel"},  # imported only when the extra is there
     "clients/fw_flight/sqlalchemy": {"sqlalchemy"},
     "clients/fw_flight/": {"client", "dataframes"},
     "flight_server/flightsql/generate.py": {"group:test"},  # `make proto`, a developer's tool

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flight_server.config import AuthSettings, DatasetSettings, EngineSettings, Settings
-from flight_server.flightsql.server import FlightSqlServer
+from flight_server.configured_server import flight_sql_server
 from flight_server.runtime import Runtime
 from flight_server.storage import Location, open_location
 from tests.centres import write_centre
@@ -77,7 +77,7 @@ def serving(settings: Settings) -> Iterator[Served]:
     """A real server in this process whose runtime the test refreshes itself."""
     runtime = Runtime(settings)
     runtime.refresh()
-    server = FlightSqlServer(runtime, "grpc://127.0.0.1:0")
+    server = flight_sql_server(runtime, "grpc://127.0.0.1:0")
     try:
         yield Served(f"grpc://127.0.0.1:{server.port}", runtime)
     finally:

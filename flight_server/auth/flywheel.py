@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 
 from flight_server.auth.identity import Caller, Grant
-from flight_server.catalog.flywheel.api_key import ApiKey, ApiKeyError, parse_api_key
-from flight_server.catalog.flywheel.client import FlywheelClient, FlywheelError
+from flight_server.flywheel.api_key import ApiKey, ApiKeyError, parse_api_key
+from flight_server.flywheel.client import FlywheelClient, FlywheelError
 from flight_server.lru import LruCache
 
 # Statuses with which a site rejects a key rather than failing to answer.

@@ -9,8 +9,8 @@ from flight_server.auth.flywheel import FlywheelKeys
 from flight_server.auth.identity import Caller, Grant
 from flight_server.auth.throttle import LoginThrottle
 from flight_server.auth.tokens import BearerTokens
-from flight_server.catalog.flywheel.api_key import ApiKeyError, parse_api_key
 from flight_server.config import Settings
+from flight_server.flywheel.api_key import ApiKeyError, parse_api_key
 
 #: The user name anonymous callers run as (tickets and sessions are bound to it).
 ANONYMOUS_USER = "anonymous"

@@ -6,6 +6,9 @@ all equal (NULLs count as equal) are duplicates and one is kept: the row of the 
 listed first in the configuration and, within that centre, the smallest row by value, so
 the choice never depends on file order or parallelism. ``_duplicates`` reports, per table,
 rows in, rows out, duplicates dropped and the duplicated keys (as JSON objects).
+
+This module finds the centres and their tables' columns; the engine writes the SQL
+(``engine/federation.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import pyarrow.parquet as pq
 
 from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
 from flight_server.catalog.model import (
+    CentreTable,
     Dataset,
     DerivedSchema,
     DerivedTable,
+    FederatedUnion,
     SkippedDataset,
     Snapshot,
     Table,
@@ -27,11 +32,9 @@ from flight_server.catalog.model import (
 )
 from flight_server.catalog.static import DEFAULT_LOAD_SECONDS, load_static
 from flight_server.config import CentreSettings, DatasetSettings, FederatedSettings
-from flight_server.engine.sql_text import quote_ident, quote_literal
 from flight_server.storage.base import DEFAULT_LIMITS, CallLimits
 from flight_server.storage.secrets import display_url
 
-CENTER_COLUMN = "center"
 REPORT_TABLE = "_duplicates"
 
 #: Resolves a Flywheel project id to its (group, label); raises ``LookupError`` if unknown.
@@ -39,8 +42,6 @@ ProjectLookup = Callable[[str], tuple[str, str]]
 
 _PROJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 _FW_PATH = re.compile(r"^fw://(?P<group>[^/]+)/(?P<project>[^/]+)/?$")
-# The alias of the union inside a de-duplicating view; a row of it orders as a struct.
-_UNION = "__fw_union"
 
 
 class FederationError(ValueError):
@@ -103,21 +104,22 @@ def build(entry: FederatedSettings, centres: Mapping[str, Dataset]) -> DerivedSc
         raise FederationError(f"a centre has a table named {REPORT_TABLE}, the report's name")
     criteria = {table: tuple(fields) for table, fields in entry.criteria.items()}
     tables = []
-    parts = []
     for name in names:
         present = {c: d.latest.tables[name] for c, d in centres.items() if name in d.latest.tables}
-        columns = {c: _columns(centres[c], table) for c, table in present.items()}
+        parts = tuple(
+            CentreTable(c, f"{c}/{name}", frozenset(_columns(centres[c], table)))
+            for c, table in present.items()
+        )
         keys = criteria.get(name, ())
-        missing = [f for f in keys if not any(f in cols for cols in columns.values())]
+        missing = [f for f in keys if not any(f in part.columns for part in parts)]
         if missing:
             raise FederationError(f"criteria of {name} name unknown columns {missing}")
         inputs = {f"{c}/{name}": TableInput(centres[c], table) for c, table in present.items()}
-        union = _union_sql(name, columns)
-        tables.append(DerivedTable(name, _deduplicated_sql(union, keys, list(centres)), inputs))
-        parts.append((_report_sql(name, union, keys), inputs))
-    report_inputs = {key: value for _, inputs in parts for key, value in inputs.items()}
-    report = " UNION ALL ".join(f"({sql})" for sql, _ in parts) or _EMPTY_REPORT
-    tables.append(DerivedTable(REPORT_TABLE, f"{report} ORDER BY table_name", report_inputs))
+        union = FederatedUnion(name, parts, keys, tuple(centres))
+        tables.append(DerivedTable(name, (union,), inputs))
+    report_inputs = {key: value for table in tables for key, value in table.inputs.items()}
+    unions = tuple(union for table in tables for union in table.unions)
+    tables.append(DerivedTable(REPORT_TABLE, unions, report_inputs, report=True))
     return DerivedSchema(
         entry.catalog,
         entry.name,
@@ -182,61 +184,6 @@ def _columns(dataset: Dataset, table: Table) -> set[str]:
         if table.hive_partitioned:
             columns |= {part.split("=", 1)[0] for part in group[0].split("/") if "=" in part}
     return columns
-
-
-def _union_sql(table: str, columns: Mapping[str, set[str]]) -> str:
-    """Every centre's rows with their centre's name; a source ``center`` column is replaced."""
-    selects = []
-    for centre, names in columns.items():
-        source = quote_ident(f"{centre}/{table}")
-        label = f"{quote_literal(centre)} AS {CENTER_COLUMN}"
-        if CENTER_COLUMN in names:
-            selects.append(f"SELECT * REPLACE ({label}) FROM {source}")
-        else:
-            selects.append(f"SELECT {label}, * FROM {source}")
-    return " UNION ALL BY NAME ".join(selects)
-
-
-def _deduplicated_sql(union: str, keys: tuple[str, ...], centres: list[str]) -> str:
-    """Keep one row per key: first centre in configuration order, then the smallest row."""
-    if not keys:
-        return union
-    rank = f"list_position([{', '.join(quote_literal(c) for c in centres)}], {CENTER_COLUMN})"
-    return (
-        f"SELECT * FROM ({union}) AS {_UNION} QUALIFY row_number() OVER "
-        f"(PARTITION BY {', '.join(quote_ident(k) for k in keys)} ORDER BY {rank}, {_UNION}) = 1"
-    )
-
-
-_EMPTY_REPORT = (
-    "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR[] AS criteria, NULL::BIGINT AS rows_in, "
-    "NULL::BIGINT AS rows_out, NULL::BIGINT AS duplicates_dropped, "
-    "NULL::VARCHAR[] AS duplicate_keys WHERE false"
-)
-
-
-def _report_sql(table: str, union: str, keys: tuple[str, ...]) -> str:
-    """One report row: rows in and out, duplicates dropped, duplicated keys as JSON."""
-    name = f"{quote_literal(table)} AS table_name"
-    criteria = f"[{', '.join(quote_literal(k) for k in keys)}]::VARCHAR[] AS criteria"
-    if not keys:
-        return (
-            f"SELECT {name}, {criteria}, count(*)::BIGINT AS rows_in, "
-            f"count(*)::BIGINT AS rows_out, 0::BIGINT AS duplicates_dropped, "
-            f"[]::VARCHAR[] AS duplicate_keys FROM ({union})"
-        )
-    fields = ", ".join(quote_ident(k) for k in keys)
-    key_json = (
-        f"to_json(struct_pack({', '.join(f'{quote_ident(k)} := {quote_ident(k)}' for k in keys)}))"
-        "::VARCHAR"
-    )
-    return (
-        f"SELECT {name}, {criteria}, coalesce(sum(n), 0)::BIGINT AS rows_in, "
-        f"count(*)::BIGINT AS rows_out, coalesce(sum(n - 1), 0)::BIGINT AS duplicates_dropped, "
-        f"coalesce(list(key ORDER BY key) FILTER (WHERE n > 1), [])::VARCHAR[] AS duplicate_keys "
-        f"FROM (SELECT {key_json} AS key, n FROM "
-        f"(SELECT {fields}, count(*) AS n FROM ({union}) GROUP BY ALL))"
-    )
 
 
 def _display(ref: str | CentreSettings) -> str:

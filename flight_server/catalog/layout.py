@@ -17,7 +17,7 @@ import fsspec
 
 from flight_server.catalog.footers import FOOTERS, Footer, schema_groups
 from flight_server.catalog.isolation import Skip, isolated
-from flight_server.catalog.model import Table, Version
+from flight_server.catalog.model import DataFile, Table, Version
 from flight_server.catalog.timestamps import parse_created
 from flight_server.storage.secrets import redact
 
@@ -252,14 +252,14 @@ def _build_table(
                 if isinstance(text, str) and text:
                     column_remarks[column] = text
     remarks = schema.get("description") or described.get("description")
-    groups = schema_groups(footers)
+    groups = tuple(
+        tuple(DataFile(path, sizes[path], footers[path].rows) for path in group)
+        for group in schema_groups(footers)
+    )
     return Table(
         name=name,
-        files=tuple(path for group in groups for path in group),
-        file_groups=groups,
-        file_rows={path: footer.rows for path, footer in footers.items()},
+        groups=groups,
         hive_partitioned=hive,
         remarks=remarks if isinstance(remarks, str) and remarks else None,
         column_remarks=column_remarks,
-        file_bytes={path: sizes[path] for path in footers},
     )

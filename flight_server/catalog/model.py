@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import fsspec
 
@@ -12,22 +13,52 @@ from flight_server.storage import Location
 
 
 @dataclass(frozen=True)
+class DataFile:
+    """One parquet file: its size from the listing, its rows from its footer (read once)."""
+
+    path: str
+    bytes: int
+    rows: int
+
+
+@dataclass(frozen=True)
 class Table:
     """One dataset table: its data files and the remarks its schema file gives.
 
-    ``file_groups`` partitions ``files`` into groups of identical parquet schema;
-    ``file_rows`` is each file's row count, both from the footers read once per file;
-    ``file_bytes`` is each file's size, from the listing.
+    ``groups`` holds every file once, in groups of identical parquet schema; the other
+    views of the files (paths, sizes and rows by path) are read from it.
     """
 
     name: str
-    files: tuple[str, ...]
-    file_groups: tuple[tuple[str, ...], ...]
-    file_rows: Mapping[str, int]
+    groups: tuple[tuple[DataFile, ...], ...]
     hive_partitioned: bool = False
     remarks: str | None = None
     column_remarks: Mapping[str, str] = field(default_factory=dict)
-    file_bytes: Mapping[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def data_files(self) -> tuple[DataFile, ...]:
+        """Every file, group by group."""
+        return tuple(file for group in self.groups for file in group)
+
+    @cached_property
+    def files(self) -> tuple[str, ...]:
+        """Every file's path, group by group."""
+        return tuple(file.path for file in self.data_files)
+
+    @cached_property
+    def file_groups(self) -> tuple[tuple[str, ...], ...]:
+        """The groups' paths."""
+        return tuple(tuple(file.path for file in group) for group in self.groups)
+
+    @cached_property
+    def file_rows(self) -> Mapping[str, int]:
+        """Each file's row count, by path."""
+        return {file.path: file.rows for file in self.data_files}
+
+    @cached_property
+    def file_bytes(self) -> Mapping[str, int]:
+        """Each file's size, by path."""
+        return {file.path: file.bytes for file in self.data_files}
 
 
 @dataclass(frozen=True)
@@ -96,16 +127,41 @@ class TableInput:
 
 
 @dataclass(frozen=True)
-class DerivedTable:
-    """A view defined by SQL over other tables.
+class CentreTable:
+    """One centre's copy of a federated table: the input it is read as, and its columns."""
 
-    ``sql`` is one SELECT that reads each input as a relation named by its key in
-    ``inputs``; the engine binds those names to the inputs' file scans.
+    centre: str
+    input: str
+    columns: frozenset[str]
+
+
+@dataclass(frozen=True)
+class FederatedUnion:
+    """One table across centres, unioned by column name, each row labelled with its centre.
+
+    With ``keys``, rows equal on all of them are duplicates and one is kept: that of the
+    centre first in ``centres`` (configuration order), then the smallest row.
+    """
+
+    table: str
+    parts: tuple[CentreTable, ...]
+    keys: tuple[str, ...]
+    centres: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DerivedTable:
+    """A view over other tables: a federated table, or the duplicates report of several.
+
+    It reads each input as a relation named by its key in ``inputs``; the engine writes its
+    SQL and binds those names to the inputs' file scans. A plain derived table is
+    ``unions[0]`` de-duplicated; a ``report`` has one row per union.
     """
 
     name: str
-    sql: str
+    unions: tuple[FederatedUnion, ...]
     inputs: Mapping[str, TableInput] = field(default_factory=dict)
+    report: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +191,21 @@ class ServedSchema:
 
 
 @dataclass(frozen=True)
+class ServedTable:
+    """One dataset table under one of the schema names it is served as."""
+
+    dataset: Dataset
+    schema: str
+    version: Version
+    table: Table
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """``(catalog, schema, table)``, as published."""
+        return (self.dataset.catalog, self.schema, self.table.name)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything served at one moment; replaced whole on refresh, never mutated."""
 
@@ -146,12 +217,23 @@ class Snapshot:
         """Catalog names, sorted."""
         return sorted({d.catalog for d in self.datasets} | {s.catalog for s in self.derived})
 
-    def schemas(self) -> Iterator[ServedSchema]:
-        """Every schema served: each dataset under each of its names, then derived schemas."""
+    def dataset_schemas(self) -> Iterator[tuple[Dataset, str, Version]]:
+        """Each dataset under each schema name it is served as, with the version shown."""
         for dataset in self.datasets:
             for name, version in served_schemas(dataset):
-                remarks = {table.name: table.column_remarks for table in version.tables.values()}
-                yield ServedSchema(dataset.catalog, name, remarks)
+                yield dataset, name, version
+
+    def served_tables(self) -> Iterator[ServedTable]:
+        """Every dataset table under every schema name it is served as."""
+        for dataset, name, version in self.dataset_schemas():
+            for table in version.tables.values():
+                yield ServedTable(dataset, name, version, table)
+
+    def schemas(self) -> Iterator[ServedSchema]:
+        """Every schema served: each dataset under each of its names, then derived schemas."""
+        for dataset, name, version in self.dataset_schemas():
+            remarks = {table.name: table.column_remarks for table in version.tables.values()}
+            yield ServedSchema(dataset.catalog, name, remarks)
         for derived in self.derived:
             yield ServedSchema(derived.catalog, derived.name, {t.name: {} for t in derived.tables})
 

@@ -8,13 +8,11 @@ catalog or schema DuckDB keeps for itself, is skipped with the reason.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Iterable
 
+from flight_server.catalog.isolation import skip
 from flight_server.catalog.model import SkippedDataset, Snapshot, served_schemas
 from flight_server.identifiers import fold
-
-log = logging.getLogger(__name__)
 
 
 def without_clashes(
@@ -28,7 +26,7 @@ def without_clashes(
         schemas = [name for name, _version in served_schemas(dataset)]
         reason = claims.claim(dataset.catalog, schemas)
         if reason:
-            log.warning("skipping dataset %s.%s: %s", dataset.catalog, dataset.name, reason)
+            reason = skip("dataset", f"{dataset.catalog}.{dataset.name}", reason).reason
             location = dataset.location.display()
             skipped.append(
                 SkippedDataset(dataset.catalog, dataset.name, location, reason, dataset.project_id)
@@ -39,7 +37,7 @@ def without_clashes(
     for schema in snapshot.derived:
         reason = claims.claim(schema.catalog, [schema.name])
         if reason:
-            log.warning("skipping federated dataset %s.%s: %s", schema.catalog, schema.name, reason)
+            reason = skip("federated dataset", f"{schema.catalog}.{schema.name}", reason).reason
             where = ", ".join(f"{c}={d.location.display()}" for c, d in schema.sources.items())
             skipped.append(SkippedDataset(schema.catalog, schema.name, where, reason))
         else:

@@ -13,11 +13,12 @@ import duckdb
 import pyarrow as pa
 
 from flight_server.catalog.isolation import Skip, isolated
-from flight_server.catalog.model import Dataset, DerivedTable, Snapshot, Table, served_schemas
+from flight_server.catalog.model import Dataset, DerivedTable, Snapshot, Table
 from flight_server.config import EngineSettings
 from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
+from flight_server.engine.federation import derived_sql
 from flight_server.engine.guard import (
     Analysis,
     StatementBounds,
@@ -174,7 +175,7 @@ class Engine:
             {},
         )
         self._native_roots = tuple(sorted({_directory(root) for root in local_roots}))
-        self._router = DatasetRouter()
+        self._router = DatasetRouter(settings.tail_cache_bytes)
         self._db.register_filesystem(self._router)
         self._table_cache = (
             TableCache(self._db, self._lock, settings.cache_directory, settings.cache_bytes)
@@ -212,13 +213,11 @@ class Engine:
         views instead of losing them to the drop of its old spelling.
         """
         sources = {
-            (dataset.catalog, schema, table.name): CacheSource(
-                self._view_sql(dataset, table),
-                tuple(table.file_bytes.get(path, 0) for path in table.files),
+            served.key: CacheSource(
+                self._view_sql(served.dataset, served.table),
+                tuple(file.bytes for file in served.table.data_files),
             )
-            for dataset in snapshot.datasets
-            for schema, version in served_schemas(dataset)
-            for table in version.tables.values()
+            for served in snapshot.served_tables()
         }
         wanted = {key: source.sql for key, source in sources.items()}
         for schema in snapshot.derived:
@@ -289,13 +288,14 @@ class Engine:
 
     def _derived_sql(self, derived: DerivedTable) -> str:
         """A derived table's SELECT, its input names bound to their tables' scans."""
+        sql = derived_sql(derived)
         if not derived.inputs:
-            return derived.sql
+            return sql
         bindings = ", ".join(
             f"{quote_ident(name)} AS ({self._view_sql(i.dataset, i.table)})"
             for name, i in derived.inputs.items()
         )
-        return f"WITH {bindings} {derived.sql}"
+        return f"WITH {bindings} {sql}"
 
     # -- hot table cache --------------------------------------------------------------------
 
@@ -408,10 +408,6 @@ class Engine:
         execution = Execution(cursor, [(sql, None)], self._settings.batch_rows, _names([key]))
         return self._watch(sql, execution)
 
-    def table_schema(self, catalog: str, schema: str, table: str) -> pa.Schema:
-        """A published table's Arrow schema (cached until the view changes)."""
-        return self.table_plan(catalog, schema, table).schema
-
     def table_plan(self, catalog: str, schema: str, table: str) -> Plan:
         """A published table's schema and DuckDB type names (cached until the view changes)."""
         key = (catalog, schema, table)
@@ -509,8 +505,7 @@ def _owners(snapshot: Snapshot) -> dict[tuple[str, str], _Owner]:
     """
     owners: dict[tuple[str, str], _Owner] = {
         (fold(d.catalog), fold(schema)): (d.catalog, d.name, d.project_id, ())
-        for d in snapshot.datasets
-        for schema, _version in served_schemas(d)
+        for d, schema, _version in snapshot.dataset_schemas()
     }
     for s in snapshot.derived:
         centres = tuple((d.catalog, d.name, d.project_id) for d in s.sources.values())

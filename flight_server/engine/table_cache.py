@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from enum import Enum, auto
 from functools import cached_property
 from itertools import count
 from pathlib import Path
@@ -78,6 +79,27 @@ class CacheSource:
         return sum(self.file_bytes)
 
 
+class _State(Enum):
+    QUEUED = auto()
+    BUILDING = auto()
+    CACHED = auto()
+    #: Not retried until the next publish.
+    FAILED = auto()
+    #: Never retried: a copy's content cannot change.
+    TOO_BIG = auto()
+    #: Not queued again for ``_REQUEUE_AFTER_EVICTION_SECONDS``.
+    EVICTED = auto()
+
+
+@dataclass
+class _Copy:
+    """Where one copy (by identity) stands; held in order of last use or of queueing."""
+
+    state: _State
+    bytes: int = 0
+    evicted_at: float = 0.0
+
+
 @dataclass(frozen=True)
 class CacheStats:
     """What the cache holds now, for metrics."""
@@ -124,13 +146,9 @@ class TableCache:
         self._sources: dict[ViewKey, CacheSource] = {}
         self._identities: dict[TableKey, str] = {}  # case-folded view -> its copy's identity
         self._views: dict[str, list[ViewKey]] = {}  # identity -> views showing that scan
-        self._cached: OrderedDict[str, int] = OrderedDict()  # bytes; least recently used first
         self._pointing: dict[ViewKey, str] = {}  # views now reading a copy
-        self._pending: dict[str, None] = {}  # queued identities, oldest first
-        self._building: str | None = None
-        self._failed: set[str] = set()  # not retried until the next publish
-        self._too_big: set[str] = set()  # never retried: their content cannot change
-        self._evicted_at: dict[str, float] = {}  # monotonic time of each eviction
+        # Each copy's state; cached ones least recently used first, queued ones oldest first.
+        self._copies: OrderedDict[str, _Copy] = OrderedDict()
         self._reclaim = False  # dropped copies' blocks wait for a checkpoint
         self._closed = False
         # Runs only while there is work, so an idle engine holds no thread.
@@ -155,14 +173,15 @@ class TableCache:
             for key in set(self._pointing) - set(sources):
                 del self._pointing[key]  # the engine dropped the view
             for key, source in self._sources.items():
-                cached = source.identity in self._cached
+                cached = self._is(source.identity, _State.CACHED)
                 self._point(key, source.identity if cached else None)
-            for identity in [i for i in self._cached if i not in self._views]:
-                self._drop(identity)
-            self._pending = {i: None for i in self._pending if i in self._views}
-            self._failed.clear()
-            self._too_big &= set(self._views)
-            self._evicted_at = {i: t for i, t in self._evicted_at.items() if i in self._views}
+            for identity, copy in list(self._copies.items()):
+                if copy.state is _State.BUILDING:
+                    continue  # the worker installs or forgets it
+                if identity not in self._views and copy.state is _State.CACHED:
+                    self._drop(identity)
+                elif identity not in self._views or copy.state is _State.FAILED:
+                    del self._copies[identity]
             self._state.notify_all()
 
     def touch(self, keys: Iterable[TableKey]) -> None:
@@ -172,16 +191,18 @@ class TableCache:
                 identity = self._identities.get(key)
                 if identity is None:
                     continue  # not a dataset table (a derived view), or gone
-                if identity in self._cached:
-                    self._cached.move_to_end(identity)
+                if self._is(identity, _State.CACHED):
+                    self._copies.move_to_end(identity)
                 elif self._may_queue(identity):
-                    self._pending[identity] = None
+                    self._copies[identity] = _Copy(_State.QUEUED)
+                    self._copies.move_to_end(identity)
                     self._wake()
 
     def stats(self) -> CacheStats:
         with self._state:
-            pending = len(self._pending) + (self._building is not None)
-            return CacheStats(len(self._cached), sum(self._cached.values()), pending)
+            cached = self._in(_State.CACHED)
+            pending = len(self._in(_State.QUEUED, _State.BUILDING))
+            return CacheStats(len(cached), sum(self._copies[i].bytes for i in cached), pending)
 
     def close(self) -> None:
         """Stop the worker (interrupting a copy) and remove the cache file.
@@ -191,7 +212,8 @@ class TableCache:
         """
         with self._state:
             self._closed = True
-            self._pending.clear()
+            for identity in self._in(_State.QUEUED):
+                del self._copies[identity]
             self._state.notify_all()
             worker = self._worker
         self._worker_cursor.interrupt()
@@ -206,15 +228,15 @@ class TableCache:
         """Copy queued tables one at a time, then free dropped copies' blocks; then end."""
         while True:
             with self._state:
-                if self._closed or not (self._pending or self._reclaim):
+                queued = self._in(_State.QUEUED)
+                if self._closed or not (queued or self._reclaim):
                     self._worker = None
                     return
-                identity = next(iter(self._pending), None)
+                identity = queued[0] if queued else None
                 if identity is None:
                     self._reclaim = False
                 else:
-                    del self._pending[identity]
-                    self._building = identity
+                    self._copies[identity].state = _State.BUILDING
                     source = self._sources[self._views[identity][0]]
             if identity is None:
                 if not self._checkpoint():
@@ -224,9 +246,12 @@ class TableCache:
                 continue
             built = self._build(identity, source)
             with self._lock, self._state:
-                self._building = None
                 if built is not None:
                     self._install(identity, *built)
+                elif self._closed:
+                    del self._copies[identity]
+                else:
+                    self._copies[identity].state = _State.FAILED
 
     def _build(self, identity: str, source: CacheSource) -> tuple[int, bool] | None:
         """Copy one table: its size in bytes and whether that size is exact, or None on failure.
@@ -249,7 +274,6 @@ class TableCache:
                 self._worker_cursor.execute(f"DROP TABLE IF EXISTS {table}")
             with self._state:
                 if not self._closed:
-                    self._failed.add(identity)
                     log.warning(
                         "table cache: %s stays on parquet, copying failed: %s",
                         self._names(identity),
@@ -297,11 +321,12 @@ class TableCache:
     def _install(self, identity: str, size: int, exact: bool) -> None:
         """Show a finished copy, evicting least recently used ones to stay in the budget."""
         if self._closed or identity not in self._views:
+            del self._copies[identity]
             self._drop_table(identity)  # its views changed while it was being copied
             return
         if size > self._max_bytes:
             # Only an exact size rules a copy out for good; an upper bound may be retried.
-            (self._too_big if exact else self._failed).add(identity)
+            self._copies[identity].state = _State.TOO_BIG if exact else _State.FAILED
             self._drop_table(identity)
             log.info(
                 "table cache: %s needs %d bytes, over the %d-byte budget; it stays on parquet",
@@ -310,11 +335,13 @@ class TableCache:
                 self._max_bytes,
             )
             return
-        while self._cached and sum(self._cached.values()) + size > self._max_bytes:
-            evicted = next(iter(self._cached))
-            self._drop(evicted)
-            self._evicted_at[evicted] = time.monotonic()
-        self._cached[identity] = size
+        while (cached := self._in(_State.CACHED)) and sum(
+            self._copies[i].bytes for i in cached
+        ) + size > self._max_bytes:
+            self._drop(cached[0])
+            self._copies[cached[0]] = _Copy(_State.EVICTED, evicted_at=time.monotonic())
+        self._copies[identity] = _Copy(_State.CACHED, size)
+        self._copies.move_to_end(identity)
         for key in self._views[identity]:
             self._point(key, identity)
         log.info(
@@ -322,20 +349,28 @@ class TableCache:
         )
 
     def _may_queue(self, identity: str) -> bool:
+        """Whether a copy not cached may be queued: only one that is new or evicted long ago."""
         source = self._sources[self._views[identity][0]]
-        evicted_at = self._evicted_at.get(identity)
+        copy = self._copies.get(identity)
         return not (
             self._closed
             or (
-                evicted_at is not None
-                and time.monotonic() - evicted_at < _REQUEUE_AFTER_EVICTION_SECONDS
+                copy is not None
+                and (
+                    copy.state is not _State.EVICTED
+                    or time.monotonic() - copy.evicted_at < _REQUEUE_AFTER_EVICTION_SECONDS
+                )
             )
-            or identity in self._pending
-            or identity == self._building
-            or identity in self._failed
-            or identity in self._too_big
             or source.parquet_bytes > _MAX_PARQUET_TO_BUDGET * self._max_bytes
         )
+
+    def _is(self, identity: str, state: _State) -> bool:
+        copy = self._copies.get(identity)
+        return copy is not None and copy.state is state
+
+    def _in(self, *states: _State) -> list[str]:
+        """The copies in these states, in order (least recently used or oldest first)."""
+        return [i for i, copy in self._copies.items() if copy.state in states]
 
     def _point(self, key: ViewKey, identity: str | None) -> None:
         """Make view ``key`` read copy ``identity``, or its parquet scan for None."""
@@ -352,7 +387,7 @@ class TableCache:
         """Evict a copy: its views go back to parquet first, then the table goes."""
         for key in [k for k, i in self._pointing.items() if i == identity]:
             self._point(key, None)
-        del self._cached[identity]
+        del self._copies[identity]
         self._drop_table(identity)
 
     def _drop_table(self, identity: str) -> None:

@@ -23,12 +23,17 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from flight_server.engine import ErrorKind, Execution, QueryError
+from flight_server.flightsql import commands
+from flight_server.flightsql import flight_session_pb2 as spb
+from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.flightsql.limits import QuerySlot
 from flight_server.flightsql.memory_guard import MemoryCeiling
 
 _T = TypeVar("_T")
 _POLL_SECONDS = 0.05
 _PAST_DEADLINE = "the query ran past its time limit and was stopped"
+#: Interrupts the running queries serving some tickets (refusing others' tickets); how many.
+Canceller = Callable[[list[bytes]], int]
 
 
 class RunningQueries:
@@ -169,7 +174,29 @@ class Puller:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def tickets_of(serialized_info: bytes) -> list[bytes]:
+def cancel_flight_info(body: bytes, cancel: Canceller) -> bytes:
+    """The CancelFlightInfo action: stop the queries serving a FlightInfo's tickets."""
+    request = commands.decode(spb.CancelFlightInfoRequest, body)
+    status = (
+        spb.CANCEL_STATUS_CANCELLED
+        if cancel(_tickets_of(request.info))
+        else spb.CANCEL_STATUS_NOT_CANCELLABLE
+    )
+    return spb.CancelFlightInfoResult(status=status).SerializeToString()
+
+
+def cancel_query(body: bytes, cancel: Canceller) -> bytes:
+    """The deprecated CancelQuery action: CancelFlightInfo with Flight SQL's own messages."""
+    request = commands.decode(pb.ActionCancelQueryRequest, body)
+    result = pb.ActionCancelQueryResult(
+        result=pb.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
+        if cancel(_tickets_of(request.info))
+        else pb.ActionCancelQueryResult.CANCEL_RESULT_NOT_CANCELLABLE
+    )
+    return commands.pack(result)
+
+
+def _tickets_of(serialized_info: bytes) -> list[bytes]:
     """The tickets of a serialized FlightInfo, as CancelFlightInfo and CancelQuery carry it."""
     try:
         info = flight.FlightInfo.deserialize(serialized_info)

@@ -11,9 +11,9 @@ from collections.abc import Iterator, Mapping
 import pyarrow as pa
 
 from flight_server.catalog.model import ServedSchema, Snapshot
-from flight_server.engine import Engine
 from flight_server.flightsql import column_metadata, schemas
 from flight_server.flightsql import flight_sql_pb2 as pb
+from flight_server.flightsql.backend import QueryEngine
 from flight_server.flightsql.patterns import like_matcher
 
 TABLE_TYPES = ("TABLE", "VIEW")
@@ -40,7 +40,7 @@ def table_types() -> pa.Table:
     return pa.table([pa.array(TABLE_TYPES, pa.utf8())], schema=schemas.TABLE_TYPES)
 
 
-def tables(snapshot: Snapshot, engine: Engine, command: pb.CommandGetTables) -> pa.Table:
+def tables(snapshot: Snapshot, engine: QueryEngine, command: pb.CommandGetTables) -> pa.Table:
     """CommandGetTables, with each table's serialized Arrow schema when asked for."""
     wanted_types = set(command.table_types)
     if wanted_types and _DATASET_TABLE_TYPE not in wanted_types:
@@ -89,7 +89,7 @@ def _schemas(
 
 
 def _table_schema(
-    engine: Engine, catalog: str, schema: str, table: str, remarks: Mapping[str, str]
+    engine: QueryEngine, catalog: str, schema: str, table: str, remarks: Mapping[str, str]
 ) -> pa.Schema:
     """A table's Arrow schema with its columns' Flight SQL metadata and remarks."""
     plan = engine.table_plan(catalog, schema, table)

@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 
-from flight_server.engine import Engine, Plan, QueryContext
+from flight_server.engine import Plan, QueryContext
 from flight_server.engine.duckdb_engine import MAX_CACHED_SQL
+from flight_server.flightsql.backend import QueryEngine
 from flight_server.lru import LruCache
 
 _MAX_PLANS = 1024
@@ -36,7 +37,7 @@ class PlanCache:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: QueryEngine,
         snapshot: Callable[[], object],
         max_plans: int = _MAX_PLANS,
         ttl_seconds: float = _TTL_SECONDS,

@@ -9,8 +9,7 @@ PreparedStatement and arrow-java's FlightSqlClient both read DoPutPreparedStatem
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -19,21 +18,7 @@ from flight_server.engine import QueryContext
 from flight_server.flightsql import column_metadata, parameters
 from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.flightsql.plans import PlanCache, Runner
-from flight_server.flightsql.tickets import TicketSigner
-
-HANDLE = "prepared"
-
-
-def statement_body(query: str, context: QueryContext) -> dict[str, Any]:
-    """What a ticket or handle needs to rerun ``query`` exactly as planned."""
-    return {"q": query, "c": context.default_catalog, "s": context.default_schema}
-
-
-def context_of(
-    body: dict[str, Any], may_read: Callable[[str, str, str | None], bool]
-) -> QueryContext:
-    """The defaults a statement body was planned with, for the caller presenting it."""
-    return QueryContext(body.get("c"), body.get("s"), may_read)
+from flight_server.flightsql.tickets import PreparedHandle, Statement, TicketSigner
 
 
 class PreparedStatements:
@@ -48,10 +33,10 @@ class PreparedStatements:
     ) -> pb.ActionCreatePreparedStatementResult:
         """Plan ``query`` (through ``run``); its handle, result schema and parameter schema."""
         plan = self._plans.plan(query, context, None, caller or "", run)
-        body = {**statement_body(query, context), "n": plan.parameter_count}
+        handle = PreparedHandle(Statement.planned(query, context), plan.parameter_count)
         schema = column_metadata.for_result(plan.schema, plan.type_names)
         result = pb.ActionCreatePreparedStatementResult(
-            prepared_statement_handle=self._signer.issue(HANDLE, body, caller),
+            prepared_statement_handle=self._signer.encode(handle, caller),
             dataset_schema=schema.serialize().to_pybytes(),
         )
         if plan.parameter_count:
@@ -60,19 +45,17 @@ class PreparedStatements:
         return result
 
     def bind(
-        self, handle: bytes, reader: flight.MetadataRecordBatchReader, caller: str | None
+        self, raw: bytes, reader: flight.MetadataRecordBatchReader, caller: str | None
     ) -> bytes:
         """A new handle that carries the uploaded parameter rows (the old one stays valid)."""
-        body = self.open(handle, caller)
-        encoded = parameters.encode_rows(parameters.read_bound(reader), body.get("n", 0))
-        bound = {key: value for key, value in body.items() if key != "p"}
-        if encoded:
-            bound["p"] = encoded
-        return self._signer.issue(HANDLE, bound, caller)
+        handle = self.open(raw, caller)
+        encoded = parameters.encode_rows(parameters.read_bound(reader), handle.parameter_count)
+        bound = replace(handle, statement=replace(handle.statement, parameters=encoded))
+        return self._signer.encode(bound, caller)
 
-    def open(self, handle: bytes, caller: str | None) -> dict[str, Any]:
-        """The body of a handle issued to ``caller``."""
-        kind, body = self._signer.open(handle, caller)
-        if kind != HANDLE:
-            raise pa.ArrowInvalid(f"a {kind} token is not a prepared statement handle")
-        return body
+    def open(self, raw: bytes, caller: str | None) -> PreparedHandle:
+        """The handle ``raw`` encodes, issued to ``caller``."""
+        token = self._signer.decode(raw, caller)
+        if not isinstance(token, PreparedHandle):
+            raise pa.ArrowInvalid(f"a {token.KIND} token is not a prepared statement handle")
+        return token

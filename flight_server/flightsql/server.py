@@ -1,135 +1,163 @@
-"""The Flight SQL server: decodes requests and dispatches them to one handler per command."""
+"""The Flight SQL server: decodes requests and dispatches them to one handler per command.
+
+What each part does lives beside it: metadata commands in ``metadata_commands``, tokens
+in ``tickets``, prepared statements in ``prepared``, running and streaming queries in
+``streaming``, plain Flight tables in ``partitions``, sessions in ``session_options``.
+"""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import logging
 import sys
-import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flight_server import __version__
-from flight_server.auth import AUTH_MIDDLEWARE, AuthMiddlewareFactory, Caller, HandshakeAccepter
+from flight_server.auth import (
+    AUTH_MIDDLEWARE,
+    Authenticator,
+    AuthMiddlewareFactory,
+    Caller,
+    HandshakeAccepter,
+)
 from flight_server.auth import caller_of as authenticated_caller
-from flight_server.auth.setup import build_authenticator, signing_secret
 from flight_server.catalog.model import Snapshot
-from flight_server.engine import ErrorKind, Execution, Plan, QueryContext, QueryError
+from flight_server.config import LimitsSettings
+from flight_server.engine import ErrorKind, QueryContext, QueryError
 from flight_server.flightsql import (
+    cancellation,
     column_metadata,
     commands,
     datasets_action,
     limits,
-    memory_guard,
-    metadata,
     parameters,
     partitions,
-    schemas,
     session_options,
 )
-from flight_server.flightsql import flight_session_pb2 as spb
 from flight_server.flightsql import flight_sql_pb2 as pb
-from flight_server.flightsql.cancellation import Puller, Query, RunningQueries, tickets_of
-from flight_server.flightsql.plans import CursorWatch, PlanCache, Runner
-from flight_server.flightsql.prepared import PreparedStatements, context_of, statement_body
+from flight_server.flightsql.backend import Backend
+from flight_server.flightsql.metadata_commands import command_for
+from flight_server.flightsql.plans import PlanCache
+from flight_server.flightsql.prepared import PreparedStatements
 from flight_server.flightsql.sessions import (
     MIDDLEWARE_KEY,
     SessionMiddleware,
     SessionMiddlewareFactory,
     SessionStore,
 )
-from flight_server.flightsql.sql_info import sql_info_table
-from flight_server.flightsql.status import flight_errors, to_flight_error
-from flight_server.flightsql.tickets import TicketSigner
+from flight_server.flightsql.status import flight_errors
+from flight_server.flightsql.streaming import QueryStreams
+from flight_server.flightsql.tickets import (
+    CommandTicket,
+    PartitionTicket,
+    Statement,
+    StatementTicket,
+    TicketSigner,
+)
 from flight_server.flightsql.visibility import visible_to
-from flight_server.flightsql.xdbc_types import xdbc_type_info_table
-from flight_server.runtime import Runtime
 
-log = logging.getLogger(__name__)
 
-SERVER_NAME = "fw-flight-sql"
-_STATEMENT = "statement"
-_COMMAND = "command"
-_PART = "part"
-# Pull threads shared by every DoGet; DuckDB parallelises inside each query.
-_PULL_WORKERS = 32
-_ACTIONS = {
-    "CreatePreparedStatement": "Plan a query; return a handle, its schema and parameters",
-    "ClosePreparedStatement": "Release a prepared statement handle",
-    "CancelFlightInfo": "Stop the queries serving a FlightInfo's tickets",
-    "CancelQuery": "Deprecated Flight SQL form of CancelFlightInfo",
-    "SetSessionOptions": "Set the session's default catalog and schema",
-    "GetSessionOptions": "Read the session's options",
-    "CloseSession": "Forget the session",
-    datasets_action.ACTION: datasets_action.DESCRIPTION,
-}
+@dataclass(frozen=True)
+class Action:
+    """One DoAction type: what ListActions says of it, and what answers it."""
+
+    name: str
+    description: str
+    handler: Callable[[flight.ServerCallContext, bytes], list[bytes]]
 
 
 class FlightSqlServer(flight.FlightServerBase):
-    """Arrow Flight SQL over the datasets a ``Runtime`` serves."""
+    """Arrow Flight SQL over the datasets a ``Backend`` serves.
 
-    def __init__(self, runtime: Runtime, location: str, **kwargs: object) -> None:
-        settings = runtime.settings
-        # Without a shared secret each process signs its own tickets and bearer tokens:
-        # fine for one server, while replicas behind a load balancer must share
-        # auth.token_secret.
-        secret = signing_secret(settings)
-        # Callers' own middleware (the ops call metrics) is kept and ours added beside it;
-        # an authenticator given under AUTH_MIDDLEWARE replaces the configured one.
-        middleware = dict(kwargs.pop("middleware", None) or {})
-        middleware[MIDDLEWARE_KEY] = SessionMiddlewareFactory()
-        if AUTH_MIDDLEWARE not in middleware:
-            authenticator = build_authenticator(settings, secret)
-            middleware[AUTH_MIDDLEWARE] = AuthMiddlewareFactory(authenticator)
+    ``authenticator`` decides who is calling, unless ``middleware`` brings its own under
+    ``AUTH_MIDDLEWARE``; callers' other middleware (the ops call metrics) is kept beside ours.
+    ``flight_server.configured_server.flight_sql_server`` builds one from the settings.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        location: str,
+        *,
+        limits: LimitsSettings,
+        signer: TicketSigner,
+        authenticator: Authenticator,
+        middleware: Mapping[str, flight.ServerMiddlewareFactory] | None = None,
+        **kwargs: object,
+    ) -> None:
+        installed = dict(middleware or {})
+        installed[MIDDLEWARE_KEY] = SessionMiddlewareFactory()
+        installed.setdefault(AUTH_MIDDLEWARE, AuthMiddlewareFactory(authenticator))
         kwargs.setdefault("auth_handler", HandshakeAccepter())
-        super().__init__(location, middleware=middleware, **kwargs)
+        super().__init__(location, middleware=installed, **kwargs)
         # pyarrow appends the formatted Python traceback of a handler's exception to the
         # status message it sends; a limit of 0 keeps server paths and frames out of
         # client-visible errors (our log formatters pass their own limit).
         sys.tracebacklimit = 0
-        self._runtime = runtime
-        self._limits = settings.limits
-        self._slots = limits.QuerySlots(
-            settings.limits.max_concurrent_queries,
-            settings.limits.queue_seconds,
-            settings.limits.max_queries_per_user,
-        )
-        self._signer = TicketSigner(secret, settings.auth.ticket_ttl_seconds)
-        self._plans = PlanCache(runtime.engine, lambda: runtime.snapshot)
-        self._prepared = PreparedStatements(self._plans, self._signer)
+        self._backend = backend
+        self._limits = limits
+        self._signer = signer
+        self._streams = QueryStreams(limits)
+        self._plans = PlanCache(backend.engine, lambda: backend.snapshot)
+        self._prepared = PreparedStatements(self._plans, signer)
         self._sessions = SessionStore()
-        self._running = RunningQueries()
-        self._puller = Puller(
-            _PULL_WORKERS, memory_guard.ceiling_of(settings.limits.max_memory_bytes)
-        )
-        self._actions: dict[str, Callable[[flight.ServerCallContext, bytes], list[bytes]]] = {
-            "CreatePreparedStatement": self._create_prepared_statement,
-            "ClosePreparedStatement": self._close_prepared_statement,
-            "CancelFlightInfo": self._cancel_flight_info,
-            "CancelQuery": self._cancel_query,
-            "SetSessionOptions": lambda ctx, body: [
-                session_options.set_options(
-                    self._sessions,
-                    self._session(ctx),
-                    self._snapshot(ctx),
-                    body,
-                    self._runtime.default_context().default_catalog,
-                )
-            ],
-            "GetSessionOptions": lambda ctx, body: [
-                session_options.get_options(self._sessions, self._session(ctx))
-            ],
-            "CloseSession": lambda ctx, body: [
-                session_options.close_session(self._sessions, self._session(ctx))
-            ],
-            datasets_action.ACTION: lambda ctx, body: [
-                datasets_action.list_datasets(self._snapshot(ctx))
-            ],
-        }
+        self._actions = {action.name: action for action in self._action_list()}
+
+    def _action_list(self) -> list[Action]:
+        return [
+            Action(
+                "CreatePreparedStatement",
+                "Plan a query; return a handle, its schema and parameters",
+                self._create_prepared_statement,
+            ),
+            Action(
+                "ClosePreparedStatement",
+                "Release a prepared statement handle",
+                self._close_prepared_statement,
+            ),
+            Action(
+                "CancelFlightInfo",
+                "Stop the queries serving a FlightInfo's tickets",
+                lambda ctx, body: [cancellation.cancel_flight_info(body, self._canceller(ctx))],
+            ),
+            Action(
+                "CancelQuery",
+                "Deprecated Flight SQL form of CancelFlightInfo",
+                lambda ctx, body: [cancellation.cancel_query(body, self._canceller(ctx))],
+            ),
+            Action(
+                "SetSessionOptions",
+                "Set the session's default catalog and schema",
+                lambda ctx, body: [
+                    session_options.set_options(
+                        self._sessions,
+                        self._session(ctx),
+                        self._snapshot(ctx),
+                        body,
+                        self._backend.default_context().default_catalog,
+                    )
+                ],
+            ),
+            Action(
+                "GetSessionOptions",
+                "Read the session's options",
+                lambda ctx, body: [session_options.get_options(self._sessions, self._session(ctx))],
+            ),
+            Action(
+                "CloseSession",
+                "Forget the session",
+                lambda ctx, body: [
+                    session_options.close_session(self._sessions, self._session(ctx))
+                ],
+            ),
+            Action(
+                datasets_action.ACTION,
+                datasets_action.DESCRIPTION,
+                lambda ctx, body: [datasets_action.list_datasets(self._snapshot(ctx))],
+            ),
+        ]
 
     # -- RPCs -------------------------------------------------------------------------------
 
@@ -169,22 +197,24 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> flight.FlightDataStream:
         limits.check_size("the ticket", len(ticket.ticket), self._limits.max_request_bytes)
         caller = self._caller(context)
-        kind, body = self._signer.open(ticket.ticket, caller.user)
-        if kind == _COMMAND:
-            command = commands.unpack(base64.b64decode(body["cmd"]))
-            return flight.RecordBatchStream(self._metadata_table(context, command))
-        if kind == _STATEMENT:
-            rows = parameters.decode_rows(body.get("p"))
-            query_context = context_of(body, caller.may_see)
-            execution = self._runtime.engine.start(body["q"], query_context, rows)
-        elif kind == _PART:
-            ref = partitions.find_table(self._snapshot(context), body["t"])
-            execution = self._runtime.engine.start_scan(
-                ref.path, ref.dataset, ref.table, body["f"], caller.may_see
-            )
-        else:
-            raise pa.ArrowInvalid(f"a {kind} token is not a ticket")
-        return self._stream(context, ticket.ticket, caller.user, execution)
+        engine = self._backend.engine
+        match self._signer.decode(ticket.ticket, caller.user):
+            case CommandTicket(command=packed):
+                command = commands.unpack(packed)
+                reply = command_for(command).build(command, self._snapshot(context), engine)
+                return flight.RecordBatchStream(reply)
+            case StatementTicket(statement=statement):
+                rows = parameters.decode_rows(statement.parameters)
+                query_context = statement.context(caller.may_see)
+                execution = engine.start(statement.query, query_context, rows)
+            case PartitionTicket(table=path, files=files):
+                ref = partitions.find_table(self._snapshot(context), path)
+                execution = engine.start_scan(
+                    ref.path, ref.dataset, ref.table, files, caller.may_see
+                )
+            case other:
+                raise pa.ArrowInvalid(f"a {other.KIND} token is not a ticket")
+        return self._streams.stream(context, ticket.ticket, caller.user, execution)
 
     @flight_errors
     def do_put(
@@ -220,75 +250,19 @@ class FlightSqlServer(flight.FlightServerBase):
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> list[flight.Result]:
-        handler = self._actions.get(action.type)
-        if handler is None:
+        known = self._actions.get(action.type)
+        if known is None:
             raise pa.ArrowNotImplementedError(f"unsupported action {action.type!r}")
         body = action.body.to_pybytes() if action.body is not None else b""
         limits.check_size("the action body", len(body), self._limits.max_request_bytes)
-        return [flight.Result(result) for result in handler(context, body)]
+        return [flight.Result(result) for result in known.handler(context, body)]
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
-        return list(_ACTIONS.items())
+        return [(action.name, action.description) for action in self._actions.values()]
 
     def shutdown(self) -> None:
         super().shutdown()
-        self._puller.shutdown()
-
-    # -- streaming --------------------------------------------------------------------------
-
-    def _stream(
-        self, context: flight.ServerCallContext, ticket: bytes, caller: str, execution: Execution
-    ) -> flight.FlightDataStream:
-        """Stream an execution, cancellable by ticket and by the client dropping the call.
-
-        It takes one of the server's query slots (waiting in line for one if all are
-        taken) and must finish within the query time limit, counted from here.
-        """
-        try:
-            query = self._query(caller, execution)
-        except BaseException:
-            execution.close()
-            raise
-        self._running.track(ticket, execution)
-        try:
-            schema = self._puller.call(context, query, execution.open)
-        except BaseException:
-            query.close()
-            raise
-        batches = self._batches(context, query)
-        # pyarrow drops the stream unstarted when the client left before the schema was
-        # sent, and an unstarted generator runs no ``finally``: close it on collection too.
-        weakref.finalize(batches, query.close)
-        return flight.GeneratorStream(schema, batches)
-
-    def _batches(self, context: flight.ServerCallContext, query: Query) -> Iterator[pa.RecordBatch]:
-        try:
-            yield from self._puller.batches(context, query)
-        except QueryError as exc:
-            raise to_flight_error(exc) from None
-        finally:
-            query.close()
-
-    def _query(self, caller: str, execution: Execution | None = None) -> Query:
-        """A query slot for ``caller`` (waiting in line for one) and the deadline from now."""
-        slot = self._slots.acquire(caller)
-        timeout = self._limits.query_timeout_seconds
-        deadline = time.monotonic() + timeout if timeout is not None else None
-        return Query(slot, deadline, execution)
-
-    def _planner(self, context: flight.ServerCallContext) -> Runner:
-        """Plans as queries run: in one of the caller's slots, within the time limit, and
-        interrupted on the client's cancel (the slot is kept until the bind has unwound)."""
-        caller = self._caller(context).user
-
-        def run(plan: Callable[[CursorWatch], Plan]) -> Plan:
-            query = self._query(caller)
-            try:
-                return self._puller.call(context, query, lambda: plan(query.watch))
-            finally:
-                query.close()
-
-        return run
+        self._streams.shutdown()
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -298,43 +272,38 @@ class FlightSqlServer(flight.FlightServerBase):
         """The result schema and the ticket for a command descriptor, without running it."""
         command = commands.unpack(descriptor.command)
         caller = self._caller(context)
-        if isinstance(command, pb.CommandStatementQuery):
-            return self._plan_statement(
-                context, command.query, self._query_context(context), caller.user
-            )
-        if isinstance(command, pb.CommandPreparedStatementQuery):
-            body = self._prepared.open(command.prepared_statement_handle, caller.user)
-            return self._plan_statement(
-                context, body["q"], context_of(body, caller.may_see), caller.user, body.get("p")
-            )
-        table_schema = self._metadata_schema(command)
-        ticket_body = {"cmd": base64.b64encode(descriptor.command).decode()}
-        return table_schema, self._signer.issue(_COMMAND, ticket_body, caller.user)
+        match command:
+            case pb.CommandStatementQuery():
+                statement = Statement.planned(command.query, self._query_context(context))
+            case pb.CommandPreparedStatementQuery():
+                handle = self._prepared.open(command.prepared_statement_handle, caller.user)
+                statement = handle.statement
+            case _:
+                schema = command_for(command).schema(command)
+                return schema, self._signer.encode(CommandTicket(descriptor.command), caller.user)
+        return self._plan_statement(context, statement, caller)
 
     def _plan_statement(
-        self,
-        call: flight.ServerCallContext,
-        query: str,
-        context: QueryContext,
-        caller: str,
-        bound: str | None = None,
+        self, call: flight.ServerCallContext, statement: Statement, caller: Caller
     ) -> tuple[pa.Schema, bytes]:
+        query = statement.query
         limits.check_size("the SQL text", len(query.encode()), self._limits.max_sql_bytes)
-        rows = parameters.decode_rows(bound)
+        rows = parameters.decode_rows(statement.parameters)
         plan = self._plans.plan(
-            query, context, rows[0] if rows else None, caller, self._planner(call)
+            query,
+            statement.context(caller.may_see),
+            rows[0] if rows else None,
+            caller.user,
+            self._streams.planner(call, caller.user),
         )
-        body = statement_body(query, context)
-        if bound:
-            body["p"] = bound
         schema = column_metadata.for_result(plan.schema, plan.type_names)
-        return schema, self._signer.issue(_STATEMENT, body, caller)
+        return schema, self._signer.encode(StatementTicket(statement), caller.user)
 
     def _table_schema(
         self, context: flight.ServerCallContext, path: Sequence[bytes | str]
     ) -> pa.Schema:
         ref = partitions.find_table(self._snapshot(context), path)
-        plan = self._runtime.engine.table_plan(*ref.path)
+        plan = self._backend.engine.table_plan(*ref.path)
         return column_metadata.for_table(
             plan.schema, plan.type_names, ref.path, ref.table.column_remarks
         )
@@ -348,8 +317,7 @@ class FlightSqlServer(flight.FlightServerBase):
         caller = self._caller(context).user
         endpoints = [
             flight.FlightEndpoint(
-                self._signer.issue(_PART, {"t": list(ref.path), "f": group}, caller),
-                [],
+                self._signer.encode(PartitionTicket(ref.path, tuple(group)), caller), []
             )
             for group in partitions.balanced_groups(sizes)
         ]
@@ -358,66 +326,19 @@ class FlightSqlServer(flight.FlightServerBase):
             self._table_schema(context, descriptor.path), descriptor, endpoints, total_rows, -1
         )
 
-    def _metadata_schema(self, command: object) -> pa.Schema:
-        """The reply schema of a metadata command, known before building the reply."""
-        if isinstance(command, pb.CommandGetTables):
-            return metadata.schemas_for(command)
-        static = {
-            pb.CommandGetPrimaryKeys: schemas.PRIMARY_KEYS,
-            pb.CommandGetExportedKeys: schemas.FOREIGN_KEYS,
-            pb.CommandGetImportedKeys: schemas.FOREIGN_KEYS,
-            pb.CommandGetCrossReference: schemas.FOREIGN_KEYS,
-            pb.CommandGetCatalogs: schemas.CATALOGS,
-            pb.CommandGetDbSchemas: schemas.DB_SCHEMAS,
-            pb.CommandGetTableTypes: schemas.TABLE_TYPES,
-            pb.CommandGetSqlInfo: schemas.SQL_INFO,
-            pb.CommandGetXdbcTypeInfo: schemas.XDBC_TYPE_INFO,
-        }.get(type(command))
-        if static is None:
-            raise pa.ArrowNotImplementedError(f"unsupported command {type(command).__name__}")
-        return static
-
-    def _metadata_table(self, context: flight.ServerCallContext, command: object) -> pa.Table:
-        """Build the reply to a metadata command from what the caller may see now."""
-        snapshot = self._snapshot(context)
-        match command:
-            case pb.CommandGetCatalogs():
-                return metadata.catalogs(snapshot)
-            case pb.CommandGetDbSchemas():
-                return metadata.db_schemas(snapshot, command)
-            case pb.CommandGetTables():
-                return metadata.tables(snapshot, self._runtime.engine, command)
-            case pb.CommandGetTableTypes():
-                return metadata.table_types()
-            case pb.CommandGetSqlInfo():
-                return sql_info_table(
-                    list(command.info), server_name=SERVER_NAME, server_version=__version__
-                )
-            case pb.CommandGetXdbcTypeInfo():
-                data_type = command.data_type if command.HasField("data_type") else None
-                return xdbc_type_info_table(data_type)
-            case (
-                pb.CommandGetPrimaryKeys()
-                | pb.CommandGetExportedKeys()
-                | pb.CommandGetImportedKeys()
-                | pb.CommandGetCrossReference()
-            ):
-                # Dataset tables declare no keys.
-                return self._metadata_schema(command).empty_table()
-        raise pa.ArrowNotImplementedError(f"unsupported command {type(command).__name__}")
-
-    # -- prepared statements ----------------------------------------------------------------
+    # -- actions ----------------------------------------------------------------------------
 
     def _create_prepared_statement(
         self, context: flight.ServerCallContext, body: bytes
     ) -> list[bytes]:
         request = commands.decode(pb.ActionCreatePreparedStatementRequest, body)
         limits.check_size("the SQL text", len(request.query.encode()), self._limits.max_sql_bytes)
+        caller = self._caller(context).user
         result = self._prepared.create(
             request.query,
             self._query_context(context),
-            self._caller(context).user,
-            self._planner(context),
+            caller,
+            self._streams.planner(context, caller),
         )
         return [commands.pack(result)]
 
@@ -429,49 +350,18 @@ class FlightSqlServer(flight.FlightServerBase):
         self._prepared.open(request.prepared_statement_handle, self._caller(context).user)
         return []
 
-    # -- cancellation -----------------------------------------------------------------------
+    def _canceller(self, context: flight.ServerCallContext) -> cancellation.Canceller:
+        """Cancels the running queries of tickets; only the caller's own."""
 
-    def _cancel_flight_info(self, context: flight.ServerCallContext, body: bytes) -> list[bytes]:
-        request = commands.decode(spb.CancelFlightInfoRequest, body)
-        status = (
-            spb.CANCEL_STATUS_CANCELLED
-            if self._cancel(context, request.info)
-            else spb.CANCEL_STATUS_NOT_CANCELLABLE
-        )
-        return [spb.CancelFlightInfoResult(status=status).SerializeToString()]
+        def cancel(tickets: list[bytes]) -> int:
+            caller = self._caller(context).user
+            for ticket in tickets:
+                self._signer.decode(ticket, caller)
+            return self._streams.cancel(tickets)
 
-    def _cancel_query(self, context: flight.ServerCallContext, body: bytes) -> list[bytes]:
-        request = commands.decode(pb.ActionCancelQueryRequest, body)
-        result = pb.ActionCancelQueryResult(
-            result=pb.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
-            if self._cancel(context, request.info)
-            else pb.ActionCancelQueryResult.CANCEL_RESULT_NOT_CANCELLABLE
-        )
-        return [commands.pack(result)]
+        return cancel
 
-    def _cancel(self, context: flight.ServerCallContext, serialized_info: bytes) -> int:
-        """Interrupt the running queries of a FlightInfo's tickets; only the caller's own."""
-        tickets = tickets_of(serialized_info)
-        caller = self._caller(context).user
-        for ticket in tickets:
-            self._signer.open(ticket, caller)
-        return self._running.cancel(tickets)
-
-    # -- sessions ---------------------------------------------------------------------------
-
-    def _session(self, context: flight.ServerCallContext) -> str:
-        """The call's session, bound to its caller: another user's cookie names another session."""
-        session: SessionMiddleware = context.get_middleware(MIDDLEWARE_KEY)
-        return f"{self._caller(context).user}\0{session.session_id}"
-
-    def _query_context(self, context: flight.ServerCallContext) -> QueryContext:
-        """The call's defaults (session options first), reading only what the caller may."""
-        defaults = session_options.query_context(
-            self._sessions, self._session(context), self._runtime.default_context()
-        )
-        return dataclasses.replace(defaults, may_read=self._caller(context).may_see)
-
-    # -- callers ----------------------------------------------------------------------------
+    # -- callers and sessions ---------------------------------------------------------------
 
     @staticmethod
     def _caller(context: flight.ServerCallContext) -> Caller:
@@ -481,9 +371,21 @@ class FlightSqlServer(flight.FlightServerBase):
             raise flight.FlightUnauthenticatedError("authentication required")
         return caller
 
+    def _session(self, context: flight.ServerCallContext) -> str:
+        """The call's session, bound to its caller: another user's cookie names another session."""
+        session: SessionMiddleware = context.get_middleware(MIDDLEWARE_KEY)
+        return f"{self._caller(context).user}\0{session.session_id}"
+
+    def _query_context(self, context: flight.ServerCallContext) -> QueryContext:
+        """The call's defaults (session options first), reading only what the caller may."""
+        defaults = session_options.query_context(
+            self._sessions, self._session(context), self._backend.default_context()
+        )
+        return dataclasses.replace(defaults, may_read=self._caller(context).may_see)
+
     def _snapshot(self, context: flight.ServerCallContext) -> Snapshot:
         """The served datasets the caller may see: the source of every listing and lookup."""
-        return visible_to(self._runtime.snapshot, self._caller(context))
+        return visible_to(self._backend.snapshot, self._caller(context))
 
     def _check_descriptor(self, descriptor: flight.FlightDescriptor) -> None:
         """Refuse oversized commands and paths before decoding them."""

@@ -1,4 +1,5 @@
-"""Operations: the HTTP ops port (health, readiness, Prometheus metrics) and query telemetry.
+"""Operations: the HTTP ops port (health, readiness, Prometheus metrics), query telemetry and
+optional OpenTelemetry traces.
 
 Hooks in from outside the protocol: a Flight server middleware sees every call, and the
 engine hands every query it starts to ``Telemetry.watch``.

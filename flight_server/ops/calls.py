@@ -19,6 +19,7 @@ from flight_server.auth import admitted_caller
 from flight_server.flightsql.status import wire_status
 
 if TYPE_CHECKING:
+    from flight_server.ops.spans import Span
     from flight_server.ops.telemetry import Telemetry
 
 QUERY_ID_HEADER = "x-query-id"
@@ -34,6 +35,8 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     #: The OS thread serving the call (pyarrow runs its middleware and handler there).
     thread: int = field(default_factory=threading.get_ident)
+    #: The call's trace span, when tracing is on.
+    span: Span | None = None
 
     @property
     def user(self) -> str:
@@ -67,11 +70,16 @@ class _CallMiddleware(flight.ServerMiddleware):
         if _calls.get(self._thread) is self._call:
             del _calls[self._thread]
         elapsed = time.perf_counter() - self._call.started
-        self._telemetry.record_call(self._call.method, wire_status(exception), elapsed)
+        status = wire_status(exception)
+        self._telemetry.record_call(self._call.method, status, elapsed)
+        tracing = self._telemetry.tracing
+        if tracing is not None and self._call.span is not None:
+            tracing.end_call(self._call, status)
 
 
 class CallMiddlewareFactory(flight.ServerMiddlewareFactory):
-    """Gives every call an id (sent back as ``x-query-id``) and records its status and time."""
+    """Gives every call an id (sent back as ``x-query-id``), records its status and time, and
+    traces it (a child of the client's ``traceparent``) when tracing is on."""
 
     def __init__(self, telemetry: Telemetry) -> None:
         self._telemetry = telemetry
@@ -80,6 +88,9 @@ class CallMiddlewareFactory(flight.ServerMiddlewareFactory):
         self, info: flight.CallInfo, headers: dict[str, list[str]]
     ) -> flight.ServerMiddleware:
         call = Call(method=_method_name(info.method))
+        tracing = self._telemetry.tracing
+        if tracing is not None:
+            call.span = tracing.start_call(call.method, headers)
         _calls[threading.get_ident()] = call
         return _CallMiddleware(call, self._telemetry)
 

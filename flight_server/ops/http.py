@@ -13,11 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from flight_server import __version__
 from flight_server.catalog.isolation import SKIPS
 from flight_server.ops.health import Readiness
-from flight_server.ops.prometheus import CONTENT_TYPE, Counter, Gauge, render
+from flight_server.ops.prometheus import Reading, Readings, exposition, registry
 from flight_server.ops.telemetry import Telemetry
 from flight_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+JSON = "application/json"
 
 
 class OpsServer:
@@ -26,68 +28,7 @@ class OpsServer:
     def __init__(
         self, runtime: Runtime, telemetry: Telemetry, readiness: Readiness, host: str, port: int
     ) -> None:
-        self._metrics = [
-            Gauge(
-                "fw_flight_sql_info",
-                f"Server build information (version {__version__}).",
-                lambda: 1,
-            ),
-            telemetry.calls,
-            telemetry.call_seconds,
-            telemetry.queries,
-            telemetry.query_seconds,
-            telemetry.rows,
-            telemetry.bytes,
-            Gauge(
-                "fw_flight_sql_active_streams",
-                "SQL result streams currently sending.",
-                lambda: telemetry.active_streams,
-            ),
-            Gauge(
-                "fw_flight_sql_catalog_refresh_age_seconds",
-                "Seconds since the catalog last loaded successfully (+Inf before the first).",
-                lambda: _age(runtime.refreshed_at),
-            ),
-            _FailureCounter(runtime),
-            Gauge(
-                "fw_flight_sql_catalog_datasets",
-                "Datasets served.",
-                lambda: len(runtime.snapshot.datasets),
-            ),
-            Gauge(
-                "fw_flight_sql_catalog_skipped_datasets",
-                "Configured datasets that could not be served.",
-                lambda: len(runtime.snapshot.skipped),
-            ),
-            Gauge(
-                "fw_flight_sql_catalog_stale_datasets",
-                "Datasets served from their last good load because the latest one failed.",
-                lambda: sum(
-                    1 for d in (*runtime.snapshot.datasets, *runtime.snapshot.derived) if d.stale
-                ),
-            ),
-            _SkipCounter(),
-            Gauge(
-                "fw_flight_sql_engine_memory_bytes",
-                "Memory DuckDB holds for running queries and its caches (its own accounting).",
-                lambda: runtime.engine.memory_bytes(),
-            ),
-            Gauge(
-                "fw_flight_sql_table_cache_tables",
-                "Tables the hot table cache holds (0 when it is off).",
-                lambda: runtime.engine.cache_stats().tables,
-            ),
-            Gauge(
-                "fw_flight_sql_table_cache_bytes",
-                "Disk bytes of the tables the hot table cache holds.",
-                lambda: runtime.engine.cache_stats().bytes,
-            ),
-            Gauge(
-                "fw_flight_sql_table_cache_pending",
-                "Tables queued for, or being copied into, the hot table cache.",
-                lambda: runtime.engine.cache_stats().pending,
-            ),
-        ]
+        self._metrics = registry([*telemetry.metrics, Readings(_readings(runtime, telemetry))])
         self._readiness = readiness
         self._httpd = ThreadingHTTPServer((host, port), self._handler())
         self._httpd.daemon_threads = True
@@ -111,10 +52,17 @@ class OpsServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                self._reply(*self._answer())
+
+            def do_HEAD(self) -> None:
+                # What GET would answer, headers only (monitors that check the endpoint).
+                self._reply(*self._answer(), body=False)
+
+            def _answer(self) -> tuple[HTTPStatus, str, bytes]:
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
-                    self._reply(HTTPStatus.OK, "application/json", {"status": "ok"})
-                elif path == "/readyz":
+                    return HTTPStatus.OK, JSON, _json({"status": "ok"})
+                if path == "/readyz":
                     problems = ops._readiness.problems()
                     status = HTTPStatus.SERVICE_UNAVAILABLE if problems else HTTPStatus.OK
                     body = {
@@ -122,20 +70,21 @@ class OpsServer:
                         "problems": problems,
                         "degraded": ops._readiness.degraded(),
                     }
-                    self._reply(status, "application/json", body)
-                elif path == "/metrics":
-                    self._reply(HTTPStatus.OK, CONTENT_TYPE, render(ops._metrics))
-                else:
-                    self._reply(HTTPStatus.NOT_FOUND, "application/json", {"status": "not found"})
+                    return status, JSON, _json(body)
+                if path == "/metrics":
+                    data, content_type = exposition(ops._metrics, self.headers.get("Accept", ""))
+                    return HTTPStatus.OK, content_type, data
+                return HTTPStatus.NOT_FOUND, JSON, _json({"status": "not found"})
 
-            def _reply(self, status: HTTPStatus, content_type: str, body: object) -> None:
-                text = body if isinstance(body, str) else json.dumps(body)
-                data = text.encode()
+            def _reply(
+                self, status: HTTPStatus, content_type: str, data: bytes, body: bool = True
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if body:
+                    self.wfile.write(data)
 
             def log_message(self, format: str, *args: object) -> None:
                 # Probes every few seconds would drown the query log.
@@ -144,32 +93,79 @@ class OpsServer:
         return Handler
 
 
-class _FailureCounter(Counter):
-    """Catalog refresh failures, read from the runtime that counts them."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__(
-            "fw_flight_sql_catalog_refresh_failures_total", "Catalog refreshes that failed."
-        )
-        self._runtime = runtime
-
-    def samples(self) -> list[str]:
-        return [f"{self.name} {self._runtime.refresh_failures}"]
-
-
-class _SkipCounter(Counter):
-    """Units of loading skipped since start-up, by kind, read from the catalog's boundary."""
-
-    def __init__(self) -> None:
-        super().__init__(
+def _readings(runtime: Runtime, telemetry: Telemetry) -> list[Reading]:
+    """The server's state, read at each scrape."""
+    return [
+        Reading(
+            "fw_flight_sql_info",
+            f"Server build information (version {__version__}).",
+            lambda: 1,
+        ),
+        Reading(
+            "fw_flight_sql_active_streams",
+            "SQL result streams currently sending.",
+            lambda: telemetry.active_streams,
+        ),
+        Reading(
+            "fw_flight_sql_catalog_refresh_age_seconds",
+            "Seconds since the catalog last loaded successfully (+Inf before the first).",
+            lambda: _age(runtime.refreshed_at),
+        ),
+        Reading(
+            "fw_flight_sql_catalog_refresh_failures_total",
+            "Catalog refreshes that failed.",
+            lambda: runtime.refresh_failures,
+            kind="counter",
+        ),
+        Reading(
+            "fw_flight_sql_catalog_datasets",
+            "Datasets served.",
+            lambda: len(runtime.snapshot.datasets),
+        ),
+        Reading(
+            "fw_flight_sql_catalog_skipped_datasets",
+            "Configured datasets that could not be served.",
+            lambda: len(runtime.snapshot.skipped),
+        ),
+        Reading(
+            "fw_flight_sql_catalog_stale_datasets",
+            "Datasets served from their last good load because the latest one failed.",
+            lambda: sum(
+                1 for d in (*runtime.snapshot.datasets, *runtime.snapshot.derived) if d.stale
+            ),
+        ),
+        Reading(
             "fw_flight_sql_catalog_skips_total",
             "Units of loading (project, dataset, version, table, file...) skipped, by kind.",
-            ("unit",),
-        )
+            SKIPS.snapshot,
+            kind="counter",
+            label="unit",
+        ),
+        Reading(
+            "fw_flight_sql_engine_memory_bytes",
+            "Memory DuckDB holds for running queries and its caches (its own accounting).",
+            lambda: runtime.engine.memory_bytes(),
+        ),
+        Reading(
+            "fw_flight_sql_table_cache_tables",
+            "Tables the hot table cache holds (0 when it is off).",
+            lambda: runtime.engine.cache_stats().tables,
+        ),
+        Reading(
+            "fw_flight_sql_table_cache_bytes",
+            "Disk bytes of the tables the hot table cache holds.",
+            lambda: runtime.engine.cache_stats().bytes,
+        ),
+        Reading(
+            "fw_flight_sql_table_cache_pending",
+            "Tables queued for, or being copied into, the hot table cache.",
+            lambda: runtime.engine.cache_stats().pending,
+        ),
+    ]
 
-    def samples(self) -> list[str]:
-        counts = sorted(SKIPS.snapshot().items())
-        return [f'{self.name}{{unit="{kind}"}} {count}' for kind, count in counts]
+
+def _json(body: object) -> bytes:
+    return json.dumps(body).encode()
 
 
 def _age(moment: float | None) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,13 +85,6 @@ class WatchedExecution:
         self.record.bytes += batch.nbytes
         self._on_batch(batch)
         return batch
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        try:
-            while (batch := self.next_batch()) is not None:
-                yield batch
-        finally:
-            self._end("cancelled")  # no-op unless the consumer stopped early
 
     def interrupt(self) -> None:
         self._interrupted = True

@@ -8,13 +8,16 @@ import time
 from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
+from prometheus_client import Counter, Histogram
+from prometheus_client.registry import Collector
 
 from flight_server.ops.calls import ANONYMOUS, current_call
-from flight_server.ops.prometheus import Counter, Histogram
 from flight_server.ops.streams import QueryRecord, WatchedExecution, sql_digest
+from flight_server.ops.tracing import start_tracing
 
 if TYPE_CHECKING:
     from flight_server.engine.execution import Execution
+    from flight_server.ops.spans import Span
 
 query_log = logging.getLogger("flight_server.queries")
 
@@ -23,36 +26,61 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 
 class Telemetry:
-    """The server's metrics, shared by the call middleware, the queries and the ops port."""
+    """The server's metrics and traces, fed by the call middleware and the queries.
+
+    The metrics belong to no registry: the ops port registers them in its own.
+    """
 
     def __init__(self) -> None:
         self.calls = Counter(
             "fw_flight_sql_calls_total",
             "Flight RPCs by method and gRPC status.",
             ("method", "status"),
+            registry=None,
         )
         self.call_seconds = Histogram(
             "fw_flight_sql_call_duration_seconds",
             "Flight RPC latency by method (a DoGet lasts until its stream ends).",
-            LATENCY_BUCKETS,
             ("method",),
+            buckets=LATENCY_BUCKETS,
+            registry=None,
         )
         self.queries = Counter(
             "fw_flight_sql_queries_total",
             "Queries by outcome: ok, error or cancelled.",
             ("status",),
+            registry=None,
         )
         self.query_seconds = Histogram(
             "fw_flight_sql_query_duration_seconds",
             "Time from the start of a query to the end of its result stream.",
-            LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
+            registry=None,
         )
-        self.rows = Counter("fw_flight_sql_rows_streamed_total", "Rows sent in query results.")
+        self.rows = Counter(
+            "fw_flight_sql_rows_streamed_total", "Rows sent in query results.", registry=None
+        )
         self.bytes = Counter(
-            "fw_flight_sql_bytes_streamed_total", "Arrow buffer bytes sent in query results."
+            "fw_flight_sql_bytes_streamed_total",
+            "Arrow buffer bytes sent in query results.",
+            registry=None,
         )
+        #: Spans for calls and queries; None when tracing is off (then nothing is traced).
+        self.tracing = start_tracing()
         self._lock = threading.Lock()
         self._running: set[WatchedExecution] = set()
+
+    @property
+    def metrics(self) -> tuple[Collector, ...]:
+        """What the ops port scrapes from here."""
+        return (
+            self.calls,
+            self.call_seconds,
+            self.queries,
+            self.query_seconds,
+            self.rows,
+            self.bytes,
+        )
 
     @property
     def active_streams(self) -> int:
@@ -61,8 +89,8 @@ class Telemetry:
 
     def record_call(self, method: str, status: str, seconds: float) -> None:
         """Count one finished RPC."""
-        self.calls.inc(method, status)
-        self.call_seconds.observe(seconds, method)
+        self.calls.labels(method, status).inc()
+        self.call_seconds.labels(method).observe(seconds)
 
     def watch(self, sql: str, execution: Execution) -> Execution:
         """``execution``, counted batch by batch and logged when it ends (the engine's hook)."""
@@ -73,7 +101,12 @@ class Telemetry:
             digest=sql_digest(sql),
             started=time.perf_counter(),
         )
-        watched = WatchedExecution(execution, record, self._count, self._ended)
+        span = None
+        if self.tracing is not None:
+            span = self.tracing.start_query(call.span if call else None, record)
+        watched = WatchedExecution(
+            execution, record, self._count, lambda ended: self._ended(ended, span)
+        )
         with self._lock:
             self._running.add(watched)
         # A stand-in with the same interface, not a subclass: the engine's Execution owns
@@ -89,16 +122,18 @@ class Telemetry:
         return len(running)
 
     def _count(self, batch: pa.RecordBatch) -> None:
-        self.rows.inc(amount=batch.num_rows)
-        self.bytes.inc(amount=batch.nbytes)
+        self.rows.inc(batch.num_rows)
+        self.bytes.inc(batch.nbytes)
 
-    def _ended(self, execution: WatchedExecution) -> None:
+    def _ended(self, execution: WatchedExecution, span: Span | None) -> None:
         with self._lock:
             self._running.discard(execution)
         record = execution.record
         seconds = record.seconds
-        self.queries.inc(record.status)
+        self.queries.labels(record.status).inc()
         self.query_seconds.observe(seconds)
+        if self.tracing is not None and span is not None:
+            self.tracing.end_query(span, record)
         fields = {
             "query_id": record.query_id,
             "user": record.user,

@@ -21,6 +21,7 @@ from typing import Any
 import fsspec
 from fsspec.implementations.dirfs import DirFileSystem
 
+from flight_server.config import DEFAULT_TAIL_CACHE_BYTES
 from flight_server.lru import LruCache
 from flight_server.storage.tails import TailCache, TailCachedFile
 
@@ -38,10 +39,10 @@ def protocol_for(identity: str) -> str:
 class _Anchored(DirFileSystem):
     """A ``DirFileSystem`` that remembers file info and reports naive UTC modification times."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tail_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._infos: LruCache[str, dict[str, Any]] = LruCache(_MAX_INFO)
-        self._tails = TailCache()
+        self._tails = TailCache(tail_bytes)
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         cached = self._infos.get(path)
@@ -99,8 +100,16 @@ def _settable(cls: type, name: str) -> bool:
     return isinstance(attribute, property) and attribute.fset is not None
 
 
-def anchored(filesystem: fsspec.AbstractFileSystem, root: str, protocol: str) -> DirFileSystem:
-    """``filesystem`` seen from ``root``, answering to ``protocol://relative/path``."""
+def anchored(
+    filesystem: fsspec.AbstractFileSystem,
+    root: str,
+    protocol: str,
+    tail_bytes: int = DEFAULT_TAIL_CACHE_BYTES,
+) -> DirFileSystem:
+    """``filesystem`` seen from ``root``, answering to ``protocol://relative/path``.
+
+    ``tail_bytes``: memory for the files' tails (parquet footers), read once per file.
+    """
     # fsspec strips a protocol by the class attribute, so each protocol needs its own class.
     cls = type(f"Anchored_{protocol}", (_Anchored,), {"protocol": protocol})
-    return cls(path=root, fs=filesystem, skip_instance_cache=True)
+    return cls(path=root, fs=filesystem, tail_bytes=tail_bytes, skip_instance_cache=True)

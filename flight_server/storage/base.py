@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import fsspec
 
+from flight_server.lru import LruCache
 from flight_server.storage.secrets import remember
 
 # Every spelling users and Flywheel have used, mapped to one canonical type.
@@ -86,9 +85,7 @@ class Location:
 
 Opener = Callable[[Location, CallLimits], fsspec.AbstractFileSystem]
 # Enough for one client per storage of a large site; the oldest unused one goes first.
-_MAX_FILESYSTEMS = 256
-_FILESYSTEMS: OrderedDict[tuple, fsspec.AbstractFileSystem] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
+_FILESYSTEMS: LruCache[tuple, fsspec.AbstractFileSystem] = LruCache(256)
 _OPENERS: dict[str, Opener] = {}
 
 
@@ -186,17 +183,7 @@ def open_location(
     Requests through it are bounded by ``limits`` (timeouts and retries).
     """
     key = (location.type, location.bucket, tuple(sorted(location.options.items())), limits)
-    with _CACHE_LOCK:
-        filesystem = _FILESYSTEMS.get(key)
-        if filesystem is not None:
-            _FILESYSTEMS.move_to_end(key)
-            return filesystem
-    filesystem = _open_uncached(location, limits)
-    with _CACHE_LOCK:
-        _FILESYSTEMS[key] = filesystem
-        while len(_FILESYSTEMS) > _MAX_FILESYSTEMS:
-            _FILESYSTEMS.popitem(last=False)
-    return filesystem
+    return _FILESYSTEMS.get_or_make(key, lambda: _open_uncached(location, limits))
 
 
 def _open_uncached(location: Location, limits: CallLimits) -> fsspec.AbstractFileSystem:

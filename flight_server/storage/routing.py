@@ -21,6 +21,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
+from flight_server.config import DEFAULT_TAIL_CACHE_BYTES
 from flight_server.storage.anchored import anchored
 
 #: The protocol DuckDB knows the router by; ``fwds://`` goes into ``allowed_directories``.
@@ -38,8 +39,10 @@ class DatasetRouter(AbstractFileSystem):
     protocol = PROTOCOL
     root_marker = ""
 
-    def __init__(self) -> None:
+    def __init__(self, tail_bytes: int = DEFAULT_TAIL_CACHE_BYTES) -> None:
+        """``tail_bytes``: memory for each dataset's file tails (parquet footers)."""
         super().__init__(skip_instance_cache=True)
+        self._tail_bytes = tail_bytes
         self._lock = threading.Lock()
         self._keys: dict[str, str] = {}
         self._routes: dict[str, AbstractFileSystem] = {}
@@ -57,7 +60,7 @@ class DatasetRouter(AbstractFileSystem):
         with self._lock:
             key = self._keys.setdefault(identity, secrets.token_hex(12))
             if self._sources.get(key) is not filesystem:
-                self._routes[key] = anchored(filesystem, root, f"{PROTOCOL}{key}")
+                self._routes[key] = anchored(filesystem, root, f"{PROTOCOL}{key}", self._tail_bytes)
                 self._sources[key] = filesystem
         return f"{_PREFIX}{key}/"
 

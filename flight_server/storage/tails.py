@@ -13,10 +13,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from flight_server.config import DEFAULT_TAIL_CACHE_BYTES
+
 # Enough for the footers of most files in one request (and for DuckDB's footer prefetch).
 _MIN_TAIL = 64 * 1024
-# Bytes of tails kept per filesystem; the least recently used go first.
-_MAX_BYTES = 256 * 1024 * 1024
 _MAGIC = b"PAR1"
 
 #: Reads ``path``'s bytes ``[start, end)`` from the store.
@@ -26,7 +26,7 @@ ReadRange = Callable[[str, int, int], bytes]
 class TailCache:
     """The last bytes of each file, covering its whole parquet footer, bounded in total size."""
 
-    def __init__(self, max_bytes: int = _MAX_BYTES) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_TAIL_CACHE_BYTES) -> None:
         self._tails: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._bytes = 0
         self._max = max_bytes

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flight_server.catalog.flywheel.client import FlywheelClient
 from flight_server.catalog.flywheel.roots import RootAllowlist
 from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
 from flight_server.catalog.model import Dataset, SkippedDataset, Snapshot
 from flight_server.catalog.static import DEFAULT_LOAD_SECONDS, open_dataset
 from flight_server.config import ENVIRONMENT_ROOTS
+from flight_server.flywheel.client import FlywheelClient
 from flight_server.storage import Location, StorageError
 from flight_server.storage.base import DEFAULT_LIMITS, CallLimits, canonical_type
 from flight_server.storage.flywheel_url import location_from_storage

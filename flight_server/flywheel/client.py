@@ -1,4 +1,4 @@
-"""The few Flywheel API calls discovery needs, over plain HTTP(S)."""
+"""The few Flywheel API calls discovery and key checks need, over plain HTTP(S)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from flight_server.catalog.flywheel.api_key import ApiKey
+from flight_server.flywheel.api_key import ApiKey
 
 # Projects asked for per listing page.
 _PAGE = 500
@@ -75,14 +75,6 @@ class FlywheelClient:
     def project(self, project_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/projects/{urllib.parse.quote(project_id)}")
 
-    def lookup_project(self, group: str, label: str) -> dict[str, Any]:
-        """Resolve ``fw://group/label`` to a project record."""
-        reply = self._call("POST", "/api/lookup", body={"path": [group, label]})
-        kind = reply.get("container_type", "project")
-        if kind != "project":
-            raise FlywheelError(f"fw://{group}/{label} is a {kind}, not a project")
-        return reply
-
     def storage(self, storage_id: str) -> dict[str, Any]:
         return self._call("GET", f"/xfer/storages/{urllib.parse.quote(storage_id)}")
 
@@ -90,13 +82,11 @@ class FlywheelClient:
         """The storage URL with its credentials; never log it."""
         return self._call("GET", f"/xfer/storage-creds/{urllib.parse.quote(storage_id)}")["url"]
 
-    def _call(
-        self, method: str, path: str, query: dict[str, str] | None = None, body: object = None
-    ) -> Any:
+    def _call(self, method: str, path: str, query: dict[str, str] | None = None) -> Any:
         attempt = 0
         while True:
             try:
-                return self._call_once(method, path, query, body)
+                return self._call_once(method, path, query)
             except FlywheelError as exc:
                 transient = exc.status is None or exc.status >= 500 or exc.status == 429
                 if not transient or attempt >= self._retries:
@@ -104,17 +94,13 @@ class FlywheelClient:
             time.sleep(min(_BACKOFF_SECONDS * 2**attempt, _MAX_BACKOFF_SECONDS))
             attempt += 1
 
-    def _call_once(self, method: str, path: str, query: dict[str, str] | None, body: object) -> Any:
+    def _call_once(self, method: str, path: str, query: dict[str, str] | None) -> Any:
         url = self._api_key.base_url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
         request = urllib.request.Request(url, method=method)
         request.add_header("Authorization", self._api_key.authorization)
         request.add_header("Accept", "application/json")
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, data=data, timeout=self._timeout) as response:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
             raise FlywheelError(f"{method} {path}: HTTP {exc.code}", exc.code) from None

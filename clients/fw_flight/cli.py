@@ -3,7 +3,8 @@
 Results stream batch by batch to the output, so a large result never sits in memory
 (the ``table`` format shows the first rows only). Failures are one line and exit 1, and
 leave no partial ``--output`` file; a reader that closes the pipe early (``| head``) ends
-the command quietly.
+the command quietly. The server never imports the client: these commands join
+``fw-flight-sql`` through the ``fw_flight_sql.commands`` entry points (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from flight_server.messages import fail, first_line
+from fw_flight.client import connect
 
 #: Rows the ``table`` format shows; the rest are counted, not printed.
 TABLE_ROWS = 1000
@@ -131,13 +133,9 @@ def datasets(as_json: bool, **connection: Any) -> None:
 
 @contextmanager
 def _client(connection: dict[str, Any]) -> Iterator[Any]:
-    try:
-        import fw_flight
-    except ImportError:
-        fail("the client needs the 'client' extra: pip install 'fw-flight-sql[client]'")
     cert = connection.pop("tls_root_cert")
     try:
-        client = fw_flight.connect(
+        client = connect(
             connection.pop("uri"),
             tls_root_certs=cert.read_text() if cert else None,
             **connection,

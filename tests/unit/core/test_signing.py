@@ -1,0 +1,94 @@
+"""``SignedTokens``: round trip, tampering, expiry, and one domain never opening another's."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from flight_server import signing
+from flight_server.signing import SignatureError, SignedTokens
+from tests.unit.clock import Clock
+
+SECRET = b"s" * 32
+
+
+def tokens(
+    domain: bytes = b"ticket", magic: bytes = b"fwt1.", secret: bytes = SECRET
+) -> SignedTokens:
+    return SignedTokens(secret, magic=magic, domain=domain)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(signing, "time", clock)
+    return clock
+
+
+def test_round_trip() -> None:
+    payload = {"q": "SELECT 1", "p": [1, "two", None], "n": {"nested": True}}
+    token = tokens().seal(payload, ttl_seconds=60)
+    assert token.startswith(b"fwt1.")
+    assert tokens().is_ours(token)
+    assert tokens().open(token) == payload
+
+
+def test_payload_is_not_secret_but_is_sealed() -> None:
+    token = tokens().seal({"u": "ann"}, 60)
+    body = token[len(b"fwt1.") :].split(b".")[0]
+    raw = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+    assert raw["u"] == "ann"
+    forged = json.dumps({**raw, "u": "root"}, separators=(",", ":")).encode()
+    encoded = base64.urlsafe_b64encode(forged).rstrip(b"=")
+    with pytest.raises(SignatureError, match="signature"):
+        tokens().open(token.replace(body, encoded))
+
+
+@pytest.mark.parametrize("position", [6, 20, -3])
+def test_any_flipped_character_is_refused(position: int) -> None:
+    token = bytearray(tokens().seal({"u": "ann"}, 60))
+    token[position] = ord("A") if token[position] != ord("A") else ord("B")
+    with pytest.raises(SignatureError):
+        tokens().open(bytes(token))
+
+
+@pytest.mark.parametrize("token", [b"fwt1.", b"fwt1.!!!.???", b"fwt1.abc", b"fwt1..", b"fwt1.e30."])
+def test_malformed_tokens_are_refused(token: bytes) -> None:
+    with pytest.raises(SignatureError):
+        tokens().open(token)
+
+
+def test_expiry(clock: Clock) -> None:
+    token = tokens().seal({"u": "ann"}, ttl_seconds=60)
+    clock.advance(59)
+    assert tokens().open(token) == {"u": "ann"}
+    clock.advance(2)
+    with pytest.raises(SignatureError, match="expired"):
+        tokens().open(token)
+
+
+def test_a_negative_ttl_is_already_expired() -> None:
+    with pytest.raises(SignatureError, match="expired"):
+        tokens().open(tokens().seal({}, ttl_seconds=-5))
+
+
+def test_another_domain_never_opens_a_token() -> None:
+    token = tokens(domain=b"ticket").seal({"u": "ann"}, 60)
+    with pytest.raises(SignatureError, match="signature"):
+        tokens(domain=b"handle").open(token)
+
+
+def test_another_prefix_is_not_ours() -> None:
+    token = tokens(magic=b"fwt1.").seal({"u": "ann"}, 60)
+    other = tokens(magic=b"fwh1.")
+    assert not other.is_ours(token)
+    with pytest.raises(SignatureError, match="not issued"):
+        other.open(token)
+
+
+def test_another_secret_never_opens_a_token() -> None:
+    token = tokens(secret=b"a" * 32).seal({"u": "ann"}, 60)
+    with pytest.raises(SignatureError, match="signature"):
+        tokens(secret=b"b" * 32).open(token)
