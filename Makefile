@@ -37,7 +37,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 $(AZURITE):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@3.35.0
 
-# Spark (tests/test_client_examples.py) needs Java 17+; installed only where `java` is missing
+# Spark (tests/e2e/test_client_examples.py) needs Java 17+; installed only where `java` is missing
 # (CI runs as root on Debian).
 JAVA := java-runtime
 .PHONY: $(JAVA)
@@ -46,7 +46,7 @@ $(JAVA):
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
 
 # SQLAlchemy 2 beside the venv's 1.4 (flightsql-dbapi, a test client, requires < 2): the
-# docs' snippets and tests/test_sqlalchemy.py run pandas.read_sql with it, as notebooks do.
+# docs' snippets and tests/e2e/test_sqlalchemy.py run pandas.read_sql with it, as notebooks do.
 SQLALCHEMY2 := .tools/sqlalchemy2
 $(SQLALCHEMY2): | $(INSTALLED)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $@ SQLAlchemy==2.1.9

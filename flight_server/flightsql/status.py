@@ -1,7 +1,7 @@
 """Mapping our errors to Flight status codes, in one place: what we raise and what is sent.
 
 ``WIRE_STATUS`` is the gRPC status a pyarrow server actually sends for each exception a
-handler or middleware raises (checked on the wire by tests/test_audit_log.py); the call
+handler or middleware raises (checked on the wire by tests/e2e/test_audit_log.py); the call
 metrics and logs read their status from it, so they report what the client received.
 """
 

@@ -20,9 +20,9 @@ from flightsql import connect as dbapi_connect
 
 from flight_server.auth import BearerTokens, Caller, FlywheelKeys, Grant
 from flight_server.demo import GeneratedDataset
+from tests.e2e.test_auth import SECRET, answer, authenticator, serving
 from tests.servers.flywheel_api import FlywheelAPI
 from tests.support import server_process
-from tests.test_auth import SECRET, answer, authenticator, serving
 
 HEADER = adbc_driver_flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value
 

@@ -45,11 +45,11 @@ from pydantic import ByteSize, TypeAdapter
 from flight_server.demo import GeneratedDataset
 from tests.support import flight_process, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 CHART = ROOT / "helm" / "fw-flight-sql"
-VALUES_DIR = Path(__file__).resolve().parent / "deploy_values"
+VALUES_DIR = Path(__file__).resolve().parents[1] / "deploy_values"
 
 #: Kubernetes version the manifests are linted and validated against.
 KUBE_VERSION = "1.33.0"

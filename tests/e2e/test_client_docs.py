@@ -22,8 +22,8 @@ import pytest
 
 from flight_server.config import AuthSettings, DatasetSettings, Settings, StaticTokenSettings
 from flight_server.demo import GeneratedDataset
+from tests.e2e.test_client_examples import SPARK_ENV
 from tests.support import REPO, running_server, server_process
-from tests.test_client_examples import SPARK_ENV
 
 DOCS = (REPO / "README.md", REPO / "docs" / "clients.md")
 ADDRESS = re.compile(r"\b(?:127\.0\.0\.1|localhost):32010\b")

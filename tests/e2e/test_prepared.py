@@ -14,7 +14,7 @@ import pytest
 from flight_server.flightsql import commands, parameters
 from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.flightsql.schemas import ColumnMetadataKey
-from tests.test_query import duckdb_reference, fetch
+from tests.e2e.test_query import duckdb_reference, fetch
 
 
 def run(conn: flight_sql.Connection, query: str, params: object) -> pa.Table:
