@@ -15,7 +15,16 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import analytic, attacks, concurrency, memory, object_storage, scan, small
+from benchmarks import (
+    analytic,
+    attacks,
+    concurrency,
+    memory,
+    object_storage,
+    partitions,
+    scan,
+    small,
+)
 from benchmarks.harness import Section
 
 
@@ -29,6 +38,7 @@ def sections(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
         "concurrency": lambda: concurrency.run(args.scan_rows // 10),
         "object_storage": lambda: object_storage.run(args.s3_rows, args.subjects // 10),
         "attacks": lambda: attacks.run(),
+        "partitions": lambda: partitions.run(args.scan_rows, args.repeat),
     }
 
 

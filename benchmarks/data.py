@@ -52,5 +52,5 @@ def _generated(name: str, write: Callable[[str], object]) -> str:
 
 
 def _table(root: str, name: str) -> TableFiles:
-    latest = read_versions(fsspec.filesystem("file"), root)[-1]
+    latest = read_versions(fsspec.filesystem("file"), root)[0][-1]
     return TableFiles(root, latest.tables[name].files)

@@ -66,6 +66,23 @@ def _option_text(value: object) -> object:
 OptionValue = Annotated[SecretStr, BeforeValidator(_option_text)]
 
 
+_FLIGHT_SCHEMES = ("grpc", "grpc+tcp", "grpc+tls")
+
+
+def _flight_uri(value: str) -> str:
+    """A location clients can dial: a gRPC scheme, a host and a port."""
+    scheme, separator, rest = value.partition("://")
+    host, colon, port = rest.rstrip("/").rpartition(":")
+    if scheme not in _FLIGHT_SCHEMES or not separator or not (host and colon and port.isdigit()):
+        raise ValueError(
+            "not a Flight URI with a port, like grpc://host:32010 or grpc+tls://host:32010"
+        )
+    return value
+
+
+AdvertisedLocation = Annotated[str, AfterValidator(_flight_uri)]
+
+
 class _Section(BaseModel):
     """A nested settings block: a mistyped key is an error, not silently ignored."""
 
@@ -142,8 +159,11 @@ class FlywheelSettings(_Section):
 
     api_key: SecretStr | None = None
     exhaustive: bool = False
-    #: Seconds one Flywheel API call may take; a failed or timed-out call is retried
-    #: ``retries`` times (GETs and lookups only, after 0.5 s, 1 s, ...).
+    #: Seconds one attempt of a Flywheel API call may wait to connect and for each read;
+    #: a call failing for a reason that may pass (no connection, a timeout, a dropped
+    #: connection, 5xx, 429) is retried up to ``retries`` times per kind of failure: at
+    #: once, then after 0.5 s, 1 s, ... (at most 5 s), or the site's Retry-After (at most
+    #: ``timeout_seconds``).
     timeout_seconds: float = Field(default=30.0, gt=0)
     retries: int = Field(default=2, ge=0, le=10)
     #: Where projects' ``info.dataset`` may point, per Flywheel storage id (and
@@ -224,7 +244,8 @@ class AuthSettings(_Section):
 
 
 class LimitsSettings(_Section):
-    """What one caller's requests may cost: time, concurrency and request size."""
+    """What one caller's requests may cost (time, concurrency, request size), and the
+    query threads and plan cache they share."""
 
     #: Seconds a query may run (from the start of its stream); None: no limit.
     query_timeout_seconds: float | None = Field(default=600.0, gt=0)
@@ -246,6 +267,18 @@ class LimitsSettings(_Section):
     #: nodes (tokens, then parse-tree nodes) and SELECT blocks (each UNION branch is one).
     max_sql_nodes: int = Field(default=100_000, ge=100)
     max_sql_selects: int = Field(default=1_000, ge=1)
+    #: Threads that run DuckDB's planning and batch pulls for every query (DuckDB
+    #: parallelises inside each one); best above ``max_concurrent_queries``, as a stopped
+    #: query's pull unwinds in the background while the next query starts.
+    query_threads: int = Field(default=32, ge=1)
+    #: Statement plans kept (per statement, caller and snapshot) so ADBC's and JDBC's
+    #: GetFlightInfo-then-DoGet plans once, for this many seconds: short, so a caller's
+    #: changed permissions show in result schemas soon (DoGet checks access anyway).
+    plan_cache_entries: int = Field(default=1024, ge=1)
+    plan_cache_seconds: float = Field(default=30.0, gt=0)
+    #: A row-wise scan of one table is answered in parts (one endpoint each) of at least
+    #: this many rows: small tables and lookups stay one endpoint, one round trip.
+    partition_min_rows: int = Field(default=1_000_000, ge=1)
 
 
 class TlsSettings(_Section):
@@ -265,6 +298,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=32010, ge=0, le=65535)
+    #: Flight URIs of the replicas that serve the same datasets with the same
+    #: ``auth.token_secret`` (``grpc://pod-0.headless:32010``): every endpoint returned
+    #: names them, so clients read endpoints from several replicas at once. Empty: clients
+    #: read every endpoint where they asked.
+    advertised_locations: list[AdvertisedLocation] = Field(default_factory=list)
     #: HTTP port for /healthz, /readyz and /metrics; 0 picks a free port, null turns it off.
     ops_port: int | None = Field(default=9090, ge=0, le=65535)
     #: After SIGTERM, seconds running queries get to finish before they are cancelled.

@@ -40,5 +40,6 @@ def flight_sql_server(
         limits=settings.limits,
         signer=TicketSigner(secret, settings.auth.ticket_ttl_seconds),
         authenticator=build_authenticator(settings, secret),
+        advertised_locations=settings.advertised_locations,
         **kwargs,
     )

@@ -3,6 +3,7 @@
 The server splits a table into balanced groups of files; each endpoint's ticket
 streams one group, and together they return the table exactly once. Every Dask
 task connects on its own, so the reads run on whichever workers Dask picks.
+``fw_flight.dask`` (the ``dask`` extra) does the work; see docs/clients.md.
 
     python clients/examples/dask_parallel_read.py grpc://localhost:8815 neuro proj1 sessions
 """
@@ -11,26 +12,13 @@ from __future__ import annotations
 
 import sys
 
-import dask
 import dask.dataframe as dd
-import pandas as pd
-import pyarrow.flight as flight
-
-
-def _read_endpoint(uri: str, ticket: bytes) -> pd.DataFrame:
-    with flight.connect(uri) as client:
-        return client.do_get(flight.Ticket(ticket)).read_pandas()
+import fw_flight.dask
 
 
 def read_table(uri: str, catalog: str, schema: str, table: str) -> dd.DataFrame:
     """A lazy Dask DataFrame with one partition per endpoint of ``catalog.schema.table``."""
-    with flight.connect(uri) as client:
-        info = client.get_flight_info(flight.FlightDescriptor.for_path(catalog, schema, table))
-    meta = info.schema.empty_table().to_pandas()
-    parts = [
-        dask.delayed(_read_endpoint)(uri, endpoint.ticket.ticket) for endpoint in info.endpoints
-    ]
-    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+    return fw_flight.dask.read_table(uri, f"{catalog}.{schema}.{table}")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import hashlib
 
 from flight_server.auth.identity import Caller, Grant
 from flight_server.flywheel.api_key import ApiKey, ApiKeyError, parse_api_key
-from flight_server.flywheel.client import FlywheelClient, FlywheelError
+from flight_server.flywheel.client import FlywheelClient, FlywheelError, connections
 from flight_server.lru import LruCache
 
 # Statuses with which a site rejects a key rather than failing to answer.
@@ -34,7 +34,8 @@ class FlywheelKeys:
         timeout: float = 10.0,
     ) -> None:
         self._site = site_url.rstrip("/")
-        self._timeout = timeout
+        # Shared by every key's checks: a new caller costs no new TCP or TLS handshake.
+        self._http = connections(timeout)
         self._cache: LruCache[str, Caller] = LruCache(max_entries, ttl_seconds)
         # Keys the site rejected, remembered as long: a client repeating a bad key (or a
         # placeholder such as "None") costs the site one call, not one per RPC.
@@ -51,7 +52,7 @@ class FlywheelKeys:
             return cached
         if self._rejected.get(fingerprint):
             return None
-        client = FlywheelClient(key, timeout=self._timeout)
+        client = FlywheelClient(key, http=self._http)
         try:
             status = client.auth_status()
             projects = client.projects()

@@ -15,6 +15,7 @@ import pyarrow as pa
 from flight_server.catalog.isolation import Skip, isolated
 from flight_server.catalog.model import Dataset, DerivedTable, Snapshot, Table
 from flight_server.config import EngineSettings
+from flight_server.engine import partitioning
 from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.execution import Execution
@@ -100,6 +101,8 @@ class Plan:
     parameter_count: int
 
 
+#: The row number column of the partition values a WHERE clause is evaluated against.
+_ROW_COLUMN = "fw partition row"
 _PROBE = "PREPARE fw_parameter_probe AS "
 
 
@@ -167,6 +170,10 @@ class Engine:
         # cost about a millisecond; both depend only on their inputs, so they are reused.
         self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(1024)
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
+        self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
+        self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
+        # The published tables that read files of their own (derived tables do not).
+        self._file_tables: frozenset[TableKey] = frozenset()
         # The published views by folded name, and the dataset each folded schema belongs
         # to (grants are asked about datasets, whatever spelling or version a query uses);
         # one attribute, replaced whole, so a query never pairs old and new halves.
@@ -253,6 +260,7 @@ class Engine:
                     self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
             self._views = wanted
             self._published = (served, _owners(snapshot))
+            self._file_tables = frozenset(table_key(*key) for key in sources if key in wanted)
             if self._table_cache:
                 self._table_cache.publish({k: s for k, s in sources.items() if k in wanted})
 
@@ -390,9 +398,162 @@ class Engine:
         hidden = may_read is not None and not may_read(
             dataset.catalog, dataset.name, dataset.project_id
         )
-        if hidden or key not in self._views or not set(files) <= set(table.files) or not files:
+        if hidden:
             raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
         cursor = self._cursor(QueryContext())
+        try:
+            sql = self._part_scan(cursor, key, dataset, table, files)
+        except BaseException:
+            cursor.close()
+            raise
+        execution = Execution(cursor, [(sql, None)], self._settings.batch_rows, _names([key]))
+        return self._watch(sql, execution)
+
+    def part_table(self, sql: str, context: QueryContext) -> TableKey | None:
+        """The one table ``sql`` reads, if it may run in parts over that table's files.
+
+        None for any query whose parts' union could differ from its result (see
+        ``partitioning``), and for derived tables, which have no files of their own.
+        """
+        cursor, reads = self._checked_cursor(sql, context)
+        try:
+            if self._table_cache and any(self._table_cache.holds(key) for key in reads):
+                return None  # its copy answers whole, faster than parts over parquet
+            return self._part_shape(cursor, sql, reads)[1]
+        finally:
+            cursor.close()
+
+    def part_files(
+        self, sql: str, context: QueryContext, target: Sequence[str], table: Table
+    ) -> tuple[str, ...]:
+        """The files of ``sql``'s one table that may hold rows of its result: of a
+        hive-partitioned table, those whose partition values its WHERE terms on partition
+        columns alone do not rule out (each such term is evaluated once per partition)."""
+        if not table.hive_partitioned:
+            return table.files
+        cursor, reads = self._checked_cursor(sql, context)
+        try:
+            tree, readable = self._part_shape(cursor, sql, reads)
+            if tree is None or readable != table_key(*target):
+                return table.files
+            return self._hive_matches(cursor, tree, tuple(target), table)
+        except duckdb.Error:
+            return table.files  # values DuckDB reads otherwise than as written: prune none
+        finally:
+            cursor.close()
+
+    def _hive_matches(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        tree: partitioning.Tree,
+        key: tuple[str, ...],
+        table: Table,
+    ) -> tuple[str, ...]:
+        described = cursor.sql(f"DESCRIBE SELECT * FROM {qualified(*key)}").fetchall()
+        columns = {fold(name): (name, type_name) for name, type_name, *_ in described}
+        by_file = {path: partitioning.hive_values(path) for path in table.files}
+        hive = sorted({name for values in by_file.values() for name in values} & set(columns))
+        conditions = partitioning.hive_conditions(tree, frozenset(hive))
+        found = [by_file[path].get(name) for path in table.files for name in hive]
+        if not conditions or any("%" in value for value in found if value):
+            return table.files  # DuckDB decodes escaped values: compare none by hand
+        combos = sorted({tuple(by_file[path].get(name) for name in hive) for path in table.files})
+        rows = ", ".join(
+            "(" + ", ".join([str(index), *map(_typed, combo, (columns[n][1] for n in hive))]) + ")"
+            for index, combo in enumerate(combos)
+        )
+        names = ", ".join(quote_ident(n) for n in [_ROW_COLUMN, *(columns[n][0] for n in hive)])
+        values = partitioning.parse(
+            cursor, f"SELECT {quote_ident(_ROW_COLUMN)} FROM (VALUES {rows}) AS t({names})"
+        )
+        if values is None:
+            return table.files
+        query = partitioning.conditions_query(tree, conditions, values)
+        (text,) = cursor.execute("SELECT json_deserialize_sql(?)", [query]).fetchall()[0]
+        kept = {
+            combos[row[0]]
+            for row in cursor.execute(str(text)).fetchall()
+            if all(value is True for value in row[1:])
+        }
+        return tuple(
+            path for path in table.files if tuple(by_file[path].get(n) for n in hive) in kept
+        )
+
+    def start_part(
+        self,
+        sql: str,
+        context: QueryContext,
+        target: Sequence[str],
+        dataset: Dataset,
+        table: Table,
+        files: Collection[str],
+    ) -> Execution:
+        """Run ``sql`` (checked and authorised as ``start`` does) over some of its table's
+        files: its one table bound to a scan of ``files`` with the table's exact types."""
+        key = tuple(target)
+        cursor, reads = self._checked_cursor(sql, context)
+        if self._table_cache:
+            self._table_cache.touch(reads)  # reading parts is use, as running it whole is
+        try:
+            part_sql = self._part_sql(cursor, sql, reads, key, dataset, table, files)
+        except BaseException:
+            cursor.close()
+            raise
+        execution = Execution(cursor, [(part_sql, None)], self._settings.batch_rows, _names([key]))
+        return self._watch(sql, execution)
+
+    def _part_sql(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        sql: str,
+        reads: Sequence[TableKey],
+        key: tuple[str, ...],
+        dataset: Dataset,
+        table: Table,
+        files: Collection[str],
+    ) -> str:
+        """``sql`` with its one table replaced by a scan of ``files``."""
+        tree, readable = self._part_shape(cursor, sql, reads)
+        if tree is None or readable != table_key(*key):
+            raise QueryError(ErrorKind.INVALID, "this query cannot run in parts")
+        scan = self._part_scan(cursor, key, dataset, table, files)
+        try:
+            part = partitioning.parse(cursor, f"SELECT * FROM ({scan})")
+            if part is None:
+                raise QueryError(ErrorKind.INTERNAL, "a part's scan could not be analysed")
+            rows = cursor.execute(
+                "SELECT json_deserialize_sql(?)", [partitioning.bound_to_part(tree, part)]
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise classify(exc) from None
+        return str(rows[0][0])
+
+    def _part_shape(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, reads: Sequence[TableKey]
+    ) -> tuple[partitioning.Tree | None, TableKey | None]:
+        """``sql``'s parse tree and its one file-backed table, if it may run in parts."""
+        if len(reads) != 1 or reads[0] not in self._file_tables:
+            return None, None
+        if len(sql) > MAX_CACHED_SQL:
+            tree = partitioning.parse(cursor, sql)
+        else:
+            tree = self._part_trees.get_or_make(sql, lambda: partitioning.parse(cursor, sql))
+        if tree is None or partitioning.scanned_table(tree, self._not_row_wise) is None:
+            return None, None
+        return tree, reads[0]
+
+    def _part_scan(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        key: tuple[str, ...],
+        dataset: Dataset,
+        table: Table,
+        files: Collection[str],
+    ) -> str:
+        """A SELECT of some of a published table's files with exactly the table's columns
+        and types (files lacking a column give NULLs for it)."""
+        if key not in self._views or not set(files) <= set(table.files) or not files:
+            raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
         try:
             columns = cursor.sql(f"DESCRIBE SELECT * FROM {qualified(*key)}").fetchall()
         except duckdb.Error as exc:
@@ -401,12 +562,10 @@ class Engine:
             f"CAST({quote_ident(name)} AS {type_name}) AS {quote_ident(name)}"
             for name, type_name, *_ in columns
         )
-        sql = (
+        return (
             f"SELECT {projection} FROM ((SELECT * FROM {qualified(*key)} LIMIT 0) "
             f"UNION ALL BY NAME ({self._view_sql(dataset, table, set(files))}))"
         )
-        execution = Execution(cursor, [(sql, None)], self._settings.batch_rows, _names([key]))
-        return self._watch(sql, execution)
 
     def table_plan(self, catalog: str, schema: str, table: str) -> Plan:
         """A published table's schema and DuckDB type names (cached until the view changes)."""
@@ -491,6 +650,11 @@ def _arrow_schema(
     except duckdb.Error:
         pass
     return without_dictionaries(relation.limit(0).to_arrow_table().schema)
+
+
+def _typed(value: str | None, type_name: str) -> str:
+    """A hive partition value as SQL, cast to its column's type."""
+    return f"CAST({'NULL' if value is None else quote_literal(value)} AS {type_name})"
 
 
 def _names(keys: Sequence[Sequence[str]]) -> tuple[str, ...]:

@@ -198,6 +198,12 @@ class TableCache:
                     self._copies.move_to_end(identity)
                     self._wake()
 
+    def holds(self, key: TableKey) -> bool:
+        """Whether the (case-folded) view reads its copy now rather than its parquet files."""
+        with self._state:
+            identity = self._identities.get(key)
+            return identity is not None and self._is(identity, _State.CACHED)
+
     def stats(self) -> CacheStats:
         with self._state:
             cached = self._in(_State.CACHED)

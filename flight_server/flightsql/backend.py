@@ -45,6 +45,22 @@ class QueryEngine(Protocol):
         may_read: Callable[[str, str, str | None], bool] | None = None,
     ) -> Execution: ...
 
+    def part_table(self, sql: str, context: QueryContext) -> tuple[str, str, str] | None: ...
+
+    def part_files(
+        self, sql: str, context: QueryContext, target: Sequence[str], table: Table
+    ) -> tuple[str, ...]: ...
+
+    def start_part(
+        self,
+        sql: str,
+        context: QueryContext,
+        target: Sequence[str],
+        dataset: Dataset,
+        table: Table,
+        files: Collection[str],
+    ) -> Execution: ...
+
 
 class Backend(Protocol):
     """The served catalog now, the engine showing it, and the calls' default names."""

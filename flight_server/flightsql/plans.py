@@ -21,10 +21,6 @@ from flight_server.engine.duckdb_engine import MAX_CACHED_SQL
 from flight_server.flightsql.backend import QueryEngine
 from flight_server.lru import LruCache
 
-_MAX_PLANS = 1024
-# Short enough that a caller's changed permissions show in schemas soon.
-_TTL_SECONDS = 30.0
-
 _Key = tuple[str, str | None, str | None, str, str]
 #: Hands the cursor a plan is made on to whoever may need to interrupt it.
 CursorWatch = Callable[[duckdb.DuckDBPyConnection], None]
@@ -33,14 +29,15 @@ Runner = Callable[[Callable[[CursorWatch], Plan]], Plan]
 
 
 class PlanCache:
-    """``Engine.plan`` behind a bounded, expiring cache keyed by statement and caller."""
+    """``Engine.plan`` behind a bounded, expiring cache keyed by statement and caller
+    (sized by ``limits.plan_cache_entries`` and ``plan_cache_seconds``)."""
 
     def __init__(
         self,
         engine: QueryEngine,
         snapshot: Callable[[], object],
-        max_plans: int = _MAX_PLANS,
-        ttl_seconds: float = _TTL_SECONDS,
+        max_plans: int,
+        ttl_seconds: float,
     ) -> None:
         self._engine = engine
         self._snapshot = snapshot

@@ -8,6 +8,7 @@ in ``tickets``, prepared statements in ``prepared``, running and streaming queri
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from flight_server.flightsql import (
 )
 from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.flightsql.backend import Backend
+from flight_server.flightsql.locations import with_locations
 from flight_server.flightsql.metadata_commands import command_for
 from flight_server.flightsql.plans import PlanCache
 from flight_server.flightsql.prepared import PreparedStatements
@@ -53,6 +55,7 @@ from flight_server.flightsql.tickets import (
     CommandTicket,
     PartitionTicket,
     Statement,
+    StatementPartTicket,
     StatementTicket,
     TicketSigner,
 )
@@ -85,6 +88,7 @@ class FlightSqlServer(flight.FlightServerBase):
         signer: TicketSigner,
         authenticator: Authenticator,
         middleware: Mapping[str, flight.ServerMiddlewareFactory] | None = None,
+        advertised_locations: Sequence[str] = (),
         **kwargs: object,
     ) -> None:
         installed = dict(middleware or {})
@@ -99,8 +103,16 @@ class FlightSqlServer(flight.FlightServerBase):
         self._backend = backend
         self._limits = limits
         self._signer = signer
+        self._advertised = tuple(advertised_locations)
+        # Which advertised replica the next FlightInfo's first endpoint names.
+        self._turns = itertools.count()
         self._streams = QueryStreams(limits)
-        self._plans = PlanCache(backend.engine, lambda: backend.snapshot)
+        self._plans = PlanCache(
+            backend.engine,
+            lambda: backend.snapshot,
+            limits.plan_cache_entries,
+            limits.plan_cache_seconds,
+        )
         self._prepared = PreparedStatements(self._plans, signer)
         self._sessions = SessionStore()
         self._actions = {action.name: action for action in self._action_list()}
@@ -168,9 +180,15 @@ class FlightSqlServer(flight.FlightServerBase):
         self._check_descriptor(descriptor)
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
             return self._table_info(context, descriptor)
-        schema, ticket = self._plan(context, descriptor)
-        endpoint = flight.FlightEndpoint(ticket, [])
-        return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
+        schema, token = self._plan(context, descriptor)
+        parts = self._parts(context, token) if isinstance(token, StatementTicket) else [token]
+        user = self._caller(context).user
+        endpoints = with_locations(
+            [flight.FlightEndpoint(self._signer.encode(part, user), []) for part in parts],
+            self._advertised,
+            next(self._turns),
+        )
+        return flight.FlightInfo(schema, descriptor, endpoints, -1, -1)
 
     @flight_errors
     def get_schema(
@@ -179,7 +197,7 @@ class FlightSqlServer(flight.FlightServerBase):
         self._check_descriptor(descriptor)
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
             return flight.SchemaResult(self._table_schema(context, descriptor.path))
-        schema, _ticket = self._plan(context, descriptor)
+        schema, _token = self._plan(context, descriptor)
         return flight.SchemaResult(schema)
 
     @flight_errors
@@ -187,9 +205,9 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, criteria: bytes
     ) -> Iterator[flight.FlightInfo]:
         """Every table as a ``[catalog, schema, table]`` path (endpoints: get_flight_info)."""
-        for ref in list(partitions.served_tables(self._snapshot(context))):
-            descriptor = flight.FlightDescriptor.for_path(*ref.path)
-            yield flight.FlightInfo(self._table_schema(context, ref.path), descriptor, [], -1, -1)
+        for served in list(self._snapshot(context).served_tables()):
+            descriptor = flight.FlightDescriptor.for_path(*served.key)
+            yield flight.FlightInfo(self._table_schema(context, served.key), descriptor, [], -1, -1)
 
     @flight_errors
     def do_get(
@@ -207,10 +225,16 @@ class FlightSqlServer(flight.FlightServerBase):
                 rows = parameters.decode_rows(statement.parameters)
                 query_context = statement.context(caller.may_see)
                 execution = engine.start(statement.query, query_context, rows)
+            case StatementPartTicket(statement=statement, table=path, files=files):
+                ref = partitions.find_table(self._snapshot(context), path)
+                query_context = statement.context(caller.may_see)
+                execution = engine.start_part(
+                    statement.query, query_context, ref.key, ref.dataset, ref.table, files
+                )
             case PartitionTicket(table=path, files=files):
                 ref = partitions.find_table(self._snapshot(context), path)
                 execution = engine.start_scan(
-                    ref.path, ref.dataset, ref.table, files, caller.may_see
+                    ref.key, ref.dataset, ref.table, files, caller.may_see
                 )
             case other:
                 raise pa.ArrowInvalid(f"a {other.KIND} token is not a ticket")
@@ -268,8 +292,8 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def _plan(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
-    ) -> tuple[pa.Schema, bytes]:
-        """The result schema and the ticket for a command descriptor, without running it."""
+    ) -> tuple[pa.Schema, StatementTicket | CommandTicket]:
+        """The result schema and the (unsigned) ticket for a command descriptor, unrun."""
         command = commands.unpack(descriptor.command)
         caller = self._caller(context)
         match command:
@@ -279,13 +303,12 @@ class FlightSqlServer(flight.FlightServerBase):
                 handle = self._prepared.open(command.prepared_statement_handle, caller.user)
                 statement = handle.statement
             case _:
-                schema = command_for(command).schema(command)
-                return schema, self._signer.encode(CommandTicket(descriptor.command), caller.user)
+                return command_for(command).schema(command), CommandTicket(descriptor.command)
         return self._plan_statement(context, statement, caller)
 
     def _plan_statement(
         self, call: flight.ServerCallContext, statement: Statement, caller: Caller
-    ) -> tuple[pa.Schema, bytes]:
+    ) -> tuple[pa.Schema, StatementTicket]:
         query = statement.query
         limits.check_size("the SQL text", len(query.encode()), self._limits.max_sql_bytes)
         rows = parameters.decode_rows(statement.parameters)
@@ -297,15 +320,40 @@ class FlightSqlServer(flight.FlightServerBase):
             self._streams.planner(call, caller.user),
         )
         schema = column_metadata.for_result(plan.schema, plan.type_names)
-        return schema, self._signer.encode(StatementTicket(statement), caller.user)
+        return schema, StatementTicket(statement)
+
+    def _parts(
+        self, context: flight.ServerCallContext, ticket: StatementTicket
+    ) -> list[StatementTicket | StatementPartTicket]:
+        """One ticket per balanced group of files when the statement may run in parts
+        (a row-wise scan of one table, no parameters bound), else the statement's own."""
+        statement = ticket.statement
+        if statement.parameters is not None:
+            return [ticket]
+        engine = self._backend.engine
+        query_context = statement.context(self._caller(context).may_see)
+        key = engine.part_table(statement.query, query_context)
+        served = partitions.find_served(self._snapshot(context), key) if key else None
+        if served is None:
+            return [ticket]
+        files = engine.part_files(statement.query, query_context, served.key, served.table)
+        # ADBC reads every endpoint at once: half the caller's query slots keeps its parts
+        # from queueing behind each other, and leaves the caller room for other queries.
+        per_user = self._limits.max_queries_per_user or self._limits.max_concurrent_queries // 2
+        rows = sum(served.table.file_rows[path] for path in files)
+        by_size = -(-rows // self._limits.partition_min_rows)  # parts of at least that many
+        groups = partitions.file_groups(served.table, files, max(1, min(per_user // 2, by_size)))
+        if not groups or (len(groups) == 1 and len(files) == len(served.table.files)):
+            return [ticket]  # nothing to split, or no file can match: the query says so
+        return [StatementPartTicket(statement, served.key, tuple(group)) for group in groups]
 
     def _table_schema(
         self, context: flight.ServerCallContext, path: Sequence[bytes | str]
     ) -> pa.Schema:
         ref = partitions.find_table(self._snapshot(context), path)
-        plan = self._backend.engine.table_plan(*ref.path)
+        plan = self._backend.engine.table_plan(*ref.key)
         return column_metadata.for_table(
-            plan.schema, plan.type_names, ref.path, ref.table.column_remarks
+            plan.schema, plan.type_names, ref.key, ref.table.column_remarks
         )
 
     def _table_info(
@@ -317,10 +365,11 @@ class FlightSqlServer(flight.FlightServerBase):
         caller = self._caller(context).user
         endpoints = [
             flight.FlightEndpoint(
-                self._signer.encode(PartitionTicket(ref.path, tuple(group)), caller), []
+                self._signer.encode(PartitionTicket(ref.key, tuple(group)), caller), []
             )
             for group in partitions.balanced_groups(sizes)
         ]
+        endpoints = with_locations(endpoints, self._advertised, next(self._turns))
         total_rows = sum(rows for _, rows in sizes)
         return flight.FlightInfo(
             self._table_schema(context, descriptor.path), descriptor, endpoints, total_rows, -1

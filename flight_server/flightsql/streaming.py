@@ -22,9 +22,6 @@ from flight_server.flightsql.cancellation import Puller, Query, RunningQueries
 from flight_server.flightsql.plans import CursorWatch, Runner
 from flight_server.flightsql.status import to_flight_error
 
-# Pull threads shared by every DoGet; DuckDB parallelises inside each query.
-_PULL_WORKERS = 32
-
 
 class QueryStreams:
     """The server's query slots, pull pool and running queries."""
@@ -35,7 +32,9 @@ class QueryStreams:
         )
         self._timeout = settings.query_timeout_seconds
         self._running = RunningQueries()
-        self._puller = Puller(_PULL_WORKERS, memory_guard.ceiling_of(settings.max_memory_bytes))
+        self._puller = Puller(
+            settings.query_threads, memory_guard.ceiling_of(settings.max_memory_bytes)
+        )
 
     def stream(
         self, context: flight.ServerCallContext, ticket: bytes, caller: str, execution: Execution

@@ -100,6 +100,25 @@ class PartitionTicket:
 
 
 @dataclass(frozen=True)
+class StatementPartTicket:
+    """DoGet runs a statement over some files of the one table it reads (one endpoint of a
+    partitioned query); the statement is checked and authorised again when it runs."""
+
+    KIND: ClassVar[str] = "statement-part"
+    statement: Statement
+    table: tuple[str, str, str]
+    files: tuple[str, ...]
+
+    def _body(self) -> dict[str, Any]:
+        return {**self.statement._body(), "t": list(self.table), "f": list(self.files)}
+
+    @classmethod
+    def _parse(cls, body: dict[str, Any]) -> StatementPartTicket:
+        catalog, schema, table = body["t"]
+        return cls(Statement._parse(body), (catalog, schema, table), tuple(body["f"]))
+
+
+@dataclass(frozen=True)
 class PreparedHandle:
     """A prepared statement: its query, defaults, parameter count and, once bound, rows."""
 
@@ -116,9 +135,16 @@ class PreparedHandle:
 
 
 #: Every kind of token the server issues.
-Token = StatementTicket | CommandTicket | PartitionTicket | PreparedHandle
+Token = StatementTicket | CommandTicket | PartitionTicket | StatementPartTicket | PreparedHandle
 _KINDS: dict[str, type[Token]] = {
-    kind.KIND: kind for kind in (StatementTicket, CommandTicket, PartitionTicket, PreparedHandle)
+    kind.KIND: kind
+    for kind in (
+        StatementTicket,
+        CommandTicket,
+        PartitionTicket,
+        StatementPartTicket,
+        PreparedHandle,
+    )
 }
 
 

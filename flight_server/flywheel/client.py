@@ -1,22 +1,35 @@
-"""The few Flywheel API calls discovery and key checks need, over plain HTTP(S)."""
+"""The few Flywheel API calls discovery and key checks need, over pooled HTTP(S).
+
+urllib3 does the transport: one pool of keep-alive connections per client (a listing of
+many pages, or a discovery of many projects, does not pay a TCP and TLS handshake per
+call), and bounded retries with exponential backoff. A reply's body is read inside the
+retry, so a reply cut short is retried like a failed connection.
+"""
 
 from __future__ import annotations
 
-import http.client
 import json
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
+
+import urllib3
+from urllib3.util import Retry, Timeout
 
 from flight_server.flywheel.api_key import ApiKey
 
 # Projects asked for per listing page.
 _PAGE = 500
-# Waits between attempts of a failed call: 0.5 s, 1 s, 2 s... at most 5 s.
-_BACKOFF_SECONDS = 0.5
+# Waits between attempts of a failed call: none before the first retry, then 0.5 s, 1 s,
+# 2 s... at most 5 s; a Retry-After (429, 503) is honoured up to the call timeout.
+_BACKOFF_FACTOR = 0.25
 _MAX_BACKOFF_SECONDS = 5.0
+# Statuses that may pass: the site is busy or failing, rather than refusing the call.
+_TRANSIENT = frozenset({429, *range(500, 600)})
+# Redirects followed; one to another host goes without the Authorization header.
+_REDIRECTS = 3
+# Connections kept open per site: as many as discovery loads projects at once
+# (``catalog.isolation.LOAD_CONCURRENCY``); more callers at once open extra ones.
+_CONNECTIONS = 8
 
 
 class FlywheelError(RuntimeError):
@@ -27,18 +40,51 @@ class FlywheelError(RuntimeError):
         self.status = status
 
 
-class FlywheelClient:
-    """Calls a Flywheel site as the owner of one API key.
+def connections(timeout: float = 30.0, retries: int = 0) -> urllib3.PoolManager:
+    """Keep-alive connections to Flywheel sites, safe to share between threads and keys.
 
-    Each call waits at most ``timeout`` seconds; one that fails for a reason that may pass
-    (no connection, a timeout, a 5xx or 429, a reply that is not JSON) is tried again up to
-    ``retries`` times, so a dead or hanging site costs a known, bounded time.
+    Each attempt waits at most ``timeout`` seconds to connect and for each read; a call
+    that fails for a reason that may pass (no connection, a timeout, a dropped connection,
+    a 5xx or 429) is tried again up to ``retries`` times for each kind of failure, so a
+    dead or hanging site costs a known, bounded time.
     """
+    retry = Retry(
+        total=None,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=retries,
+        redirect=_REDIRECTS,
+        status_forcelist=_TRANSIENT,
+        backoff_factor=_BACKOFF_FACTOR,
+        backoff_max=_MAX_BACKOFF_SECONDS,
+        retry_after_max=max(1, int(timeout)),
+        raise_on_status=False,
+    )
+    return urllib3.PoolManager(
+        num_pools=2,
+        maxsize=_CONNECTIONS,
+        timeout=Timeout(connect=timeout, read=timeout),
+        retries=retry,
+    )
 
-    def __init__(self, api_key: ApiKey, timeout: float = 30.0, retries: int = 0) -> None:
+
+class FlywheelClient:
+    """Calls a Flywheel site as the owner of one API key, over ``http`` when given (shared
+    by the clients of many keys) or over connections of its own, bounded as in
+    ``connections``."""
+
+    def __init__(
+        self,
+        api_key: ApiKey,
+        timeout: float = 30.0,
+        retries: int = 0,
+        *,
+        http: urllib3.PoolManager | None = None,
+    ) -> None:
         self._api_key = api_key
-        self._timeout = timeout
-        self._retries = retries
+        self._headers = {"Authorization": api_key.authorization, "Accept": "application/json"}
+        self._http = http if http is not None else connections(timeout, retries)
 
     @property
     def site(self) -> str:
@@ -83,26 +129,17 @@ class FlywheelClient:
         return self._call("GET", f"/xfer/storage-creds/{urllib.parse.quote(storage_id)}")["url"]
 
     def _call(self, method: str, path: str, query: dict[str, str] | None = None) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return self._call_once(method, path, query)
-            except FlywheelError as exc:
-                transient = exc.status is None or exc.status >= 500 or exc.status == 429
-                if not transient or attempt >= self._retries:
-                    raise
-            time.sleep(min(_BACKOFF_SECONDS * 2**attempt, _MAX_BACKOFF_SECONDS))
-            attempt += 1
-
-    def _call_once(self, method: str, path: str, query: dict[str, str] | None) -> Any:
         url = self._api_key.base_url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        request = urllib.request.Request(url, method=method)
-        request.add_header("Authorization", self._api_key.authorization)
-        request.add_header("Accept", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise FlywheelError(f"{method} {path}: HTTP {exc.code}", exc.code) from None
-        except (OSError, ValueError, http.client.HTTPException) as exc:  # may pass: retried
+            response = self._http.request(method, url, headers=self._headers)
+        except urllib3.exceptions.MaxRetryError as exc:
+            reason = exc.reason or exc
+            raise FlywheelError(f"{method} {path}: {type(reason).__name__}: {reason}") from None
+        except urllib3.exceptions.HTTPError as exc:
             raise FlywheelError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+        if response.status >= 300:
+            raise FlywheelError(f"{method} {path}: HTTP {response.status}", response.status)
+        try:
+            return json.loads(response.data)
+        except ValueError as exc:
+            raise FlywheelError(f"{method} {path}: the reply is not JSON: {exc}") from None

@@ -42,6 +42,7 @@ import yaml
 from helm_python import _native
 from pydantic import ByteSize, TypeAdapter
 
+from flight_server.config import load_settings
 from flight_server.demo import GeneratedDataset
 from tests.support import flight_process, free_port
 
@@ -827,6 +828,69 @@ def test_notes_warn_when_nothing_is_served() -> None:
     )
     notes = rendered("flywheel")[0]["fw-flight-sql/templates/NOTES.txt"]
     assert "no datasets" not in notes and "ServiceMonitor" in notes
+
+
+#: Several pods that advertise their own addresses (docs/deploy.md, Replicas).
+STATEFUL = {
+    "statefulSet": {"enabled": True},
+    "replicaCount": 3,
+    "auth": {"tokenSecret": {"name": "fw-flight-sql-auth"}},
+}
+
+
+def pod_location(index: int, scheme: str = "grpc") -> str:
+    host = f"{FULLNAME}-{index}.{FULLNAME}-headless.{NAMESPACE}.svc.cluster.local"
+    return f"{scheme}://{host}:32010"
+
+
+def test_a_stateful_set_advertises_every_pod_behind_a_headless_service(tmp_path: Path) -> None:
+    objs = objects_of(render_raw(with_auth(STATEFUL)))
+    kinds = [obj["kind"] for obj in objs]
+    assert "Deployment" not in kinds
+    for obj in objs:
+        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    (stateful,) = [obj for obj in objs if obj["kind"] == "StatefulSet"]
+    services = {obj["metadata"]["name"]: obj for obj in objs if obj["kind"] == "Service"}
+    headless = services[f"{FULLNAME}-headless"]
+    assert stateful["spec"]["serviceName"] == f"{FULLNAME}-headless"
+    assert stateful["spec"]["replicas"] == 3
+    assert headless["spec"]["clusterIP"] == "None"
+    assert services[FULLNAME]["spec"].get("clusterIP") != "None"  # clients still dial one name
+    pod_labels = stateful["spec"]["template"]["metadata"]["labels"]
+    assert headless["spec"]["selector"].items() <= pod_labels.items()
+    (port,) = headless["spec"]["ports"]
+    assert port["targetPort"] == "flight"
+
+    (configmap,) = [obj for obj in objs if obj["kind"] == "ConfigMap"]
+    path = tmp_path / "config.yaml"
+    path.write_text(configmap["data"]["config.yaml"])
+    settings = load_settings(path)
+    assert settings.advertised_locations == [pod_location(i) for i in range(3)]
+
+
+def config_of(values: dict[str, Any]) -> dict[str, Any]:
+    """The server config the chart renders for ``values``."""
+    (configmap,) = [o for o in objects_of(render_raw(values)) if o["kind"] == "ConfigMap"]
+    config: dict[str, Any] = yaml.safe_load(configmap["data"]["config.yaml"])
+    return config
+
+
+def test_advertised_pod_addresses_follow_tls_and_yield_to_the_config() -> None:
+    tls = with_auth({**STATEFUL, "tls": {"enabled": True, "existingSecret": "t"}})
+    locations = [pod_location(i, "grpc+tls") for i in range(3)]
+    assert config_of(tls)["advertised_locations"] == locations
+    given = with_auth({**STATEFUL, "config": {"advertised_locations": ["grpc://lb-0:32010"]}})
+    assert config_of(given)["advertised_locations"] == ["grpc://lb-0:32010"]
+    # A Deployment's pods have no stable names: nothing is advertised for them.
+    assert "advertised_locations" not in server_config("default")
+
+
+def test_a_stateful_set_refuses_autoscaling_and_typos() -> None:
+    autoscaled = with_auth({**STATEFUL, "autoscaling": {"enabled": True}})
+    with pytest.raises(helm.HelmRenderError, match=r"statefulSet\.enabled needs autoscaling"):
+        render_raw(autoscaled)
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError, match="enable"):
+        chart.validate_schema({"statefulSet": {"enable": True}})
 
 
 # --- The rendered config against the server's settings model --------------------------

@@ -32,6 +32,8 @@ FEATURES = {
     "flight_server/demo/": {"demo"},
     "flight_server/ops/spans.py": {"otel"},  # imported only when the extra is there
     "clients/fw_flight/sqlalchemy": {"sqlalchemy"},
+    "clients/fw_flight/dask.py": {"dask"},
+    "clients/fw_flight/spark.py": {"spark"},
     "clients/fw_flight/": {"client", "dataframes"},
     "flight_server/flightsql/generate.py": {"group:test"},  # `make proto`, a developer's tool
 }

@@ -31,10 +31,12 @@ Behaviour (guesses are marked):
   ``{"url": ...}``; 404 unknown; any authenticated user.
 
 Faults, for chaos tests: ``fault(path, mode)`` makes requests to ``path`` (exact, or every
-path under it when it ends in ``/``) answer ``"error"`` (HTTP 500), ``"hang"`` (no answer
-until ``clear_faults()`` or ``stop()``), or ``"malformed"`` (200 with a body that is not
-JSON); ``max_page = n`` caps ``limit`` at n and paginates every listing, as a large site
-does.
+path under it when it ends in ``/``) answer ``"error"`` (HTTP 500), ``"busy"`` (HTTP 429
+with ``Retry-After: 1``), ``"hang"`` (no answer until ``clear_faults()`` or ``stop()``),
+``"drop"`` (the connection closed without an answer) or ``"malformed"`` (200 with a body
+that is not JSON); with ``times=n`` only the next n requests fail. ``max_page = n`` caps
+``limit`` at n and paginates every listing, as a large site does. Each logged request
+has the client's port, so tests can count the TCP connections a client opened.
 """
 
 from __future__ import annotations
@@ -53,29 +55,37 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.servers.threaded import ThreadedServer
 
 _PAGING = ("limit", "skip", "page", "after_id")
-FAULTS = ("error", "hang", "malformed")
+FAULTS = ("error", "busy", "hang", "drop", "malformed")
 # A hung request is answered after this long at the latest, so no test can wait forever.
 _HANG_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
 class APIRequest:
-    """One request as the fake saw it; ``user`` is None when authentication failed."""
+    """One request as the fake saw it; ``user`` is None when authentication failed, and
+    ``status`` is 0 for a dropped connection."""
 
     method: str
     path: str
     query: str
     user: str | None
     status: int
+    #: The client's TCP port: one per connection.
+    port: int = 0
 
 
 class APIError(Exception):
     """An HTTP error reply with Flywheel's ``{message, status_code}`` body."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = dict(headers or {})
+
+
+class Dropped(Exception):
+    """The connection is closed without an answer."""
 
 
 class FlywheelAPI(ThreadedServer):
@@ -92,7 +102,8 @@ class FlywheelAPI(ThreadedServer):
         super().__init__()
         self._lock = threading.RLock()
         self._next_id = 0
-        self._faults: dict[str, str] = {}
+        # Path -> (mode, how many more requests fail; None: all).
+        self._faults: dict[str, tuple[str, int | None]] = {}
         self._release = threading.Event()
         #: Largest page a listing returns (listings are then always paginated); None: no cap.
         self.max_page: int | None = None
@@ -220,12 +231,13 @@ class FlywheelAPI(ThreadedServer):
 
     # -- faults ----------------------------------------------------------------------
 
-    def fault(self, path: str, mode: str) -> None:
-        """Make requests to ``path`` (or under it, if it ends in ``/``) fail as ``mode``."""
+    def fault(self, path: str, mode: str, times: int | None = None) -> None:
+        """Make requests to ``path`` (or under it, if it ends in ``/``) fail as ``mode``:
+        the next ``times`` of them, or all until ``clear_faults()``."""
         if mode not in FAULTS:
             raise ValueError(f"unknown fault {mode!r}; one of {FAULTS}")
         with self._lock:
-            self._faults[path] = mode
+            self._faults[path] = (mode, times)
             self._release.clear()
 
     def clear_faults(self) -> None:
@@ -237,8 +249,12 @@ class FlywheelAPI(ThreadedServer):
 
     def _fault_for(self, path: str) -> str | None:
         with self._lock:
-            for where, mode in self._faults.items():
+            for where, (mode, times) in self._faults.items():
                 if path == where.rstrip("/") or (where.endswith("/") and path.startswith(where)):
+                    if times is not None:
+                        if times <= 0:
+                            continue
+                        self._faults[where] = (mode, times - 1)
                     return mode
         return None
 
@@ -271,8 +287,10 @@ class FlywheelAPI(ThreadedServer):
         target: str,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> tuple[int, Any]:
-        """Answer one request: (status, JSON-able body or raw bytes). Logged whatever happens."""
+        port: int = 0,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Answer one request: (status, JSON-able body or raw bytes, extra headers); raises
+        ``Dropped`` to close the connection instead. Logged whatever happens."""
         parts = urlsplit(target)
         path = unquote(parts.path).rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -280,23 +298,30 @@ class FlywheelAPI(ThreadedServer):
         fault = self._fault_for(path)
         if fault == "hang":
             self._release.wait(_HANG_SECONDS)
-        if fault == "malformed":
+        if fault in ("malformed", "drop"):
+            status = 200 if fault == "malformed" else 0
             with self._lock:
-                self._log.append(APIRequest(method, path, parts.query, None, 200))
-            return 200, b'{"results": [{"_id": "truncated'
+                self._log.append(APIRequest(method, path, parts.query, None, status, port))
+            if fault == "drop":
+                raise Dropped()
+            return 200, b'{"results": [{"_id": "truncated', {}
+        extra: dict[str, str] = {}
         try:
             if fault == "error":
                 raise APIError(500, "injected fault")
+            if fault == "busy":
+                raise APIError(429, "too many requests", {"Retry-After": "1"})
             route = self._route(method, path)
             user = self._authenticate(headers.get("Authorization", ""))
             status, reply = 200, route(user, path, query, headers, body)
         except APIError as exc:
             status, reply = exc.status, {"message": exc.message, "status_code": exc.status}
+            extra = exc.headers
         with self._lock:
             self._log.append(
-                APIRequest(method, path, parts.query, user["id"] if user else None, status)
+                APIRequest(method, path, parts.query, user["id"] if user else None, status, port)
             )
-        return status, reply
+        return status, reply, extra
 
     def _route(self, method: str, path: str) -> Any:
         segments = path.strip("/").split("/")
@@ -425,9 +450,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         api: FlywheelAPI = self.server.api  # type: ignore[attr-defined]
-        status, reply = api.handle(self.command, self.path, self.headers, body)
+        try:
+            status, reply, extra = api.handle(
+                self.command, self.path, self.headers, body, self.client_address[1]
+            )
+        except Dropped:
+            self.close_connection = True
+            return
         payload = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
         self.send_response(status)
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

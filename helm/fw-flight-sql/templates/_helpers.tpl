@@ -90,6 +90,26 @@ Secret holding the client CA bundle (defaults to the server certificate's Secret
 {{- end }}
 
 {{/*
+The headless Service that gives each StatefulSet pod a DNS name.
+*/}}
+{{- define "fw-flight-sql.headlessName" -}}
+{{- printf "%s-headless" (include "fw-flight-sql.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Each StatefulSet pod's Flight address, as clients dial it: what the pods advertise.
+*/}}
+{{- define "fw-flight-sql.podLocations" -}}
+{{- $scheme := ternary "grpc+tls" "grpc" .Values.tls.enabled }}
+{{- $domain := printf "%s.%s.svc.%s" (include "fw-flight-sql.headlessName" .) .Release.Namespace .Values.statefulSet.clusterDomain }}
+{{- $locations := list }}
+{{- range $index := until (int .Values.replicaCount) }}
+{{- $locations = append $locations (printf "%s://%s-%d.%s:%d" $scheme (include "fw-flight-sql.fullname" $) $index $domain (int $.Values.containerPorts.flight)) }}
+{{- end }}
+{{- toJson $locations }}
+{{- end }}
+
+{{/*
 Whether more than one replica may run at once.
 */}}
 {{- define "fw-flight-sql.multiReplica" -}}
@@ -123,6 +143,9 @@ Fail early on value combinations that render valid YAML but a broken deployment.
 {{- if and (include "fw-flight-sql.multiReplica" .) (not .Values.auth.tokenSecret.name) }}
 {{- fail "more than one replica needs auth.tokenSecret.name: every replica must verify the tickets the others sign" }}
 {{- end }}
+{{- if and .Values.statefulSet.enabled .Values.autoscaling.enabled }}
+{{- fail "statefulSet.enabled needs autoscaling.enabled false: the pods advertise the addresses of replicaCount pods, which an autoscaler would change" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
@@ -150,6 +173,9 @@ TLS file paths). Keys follow the server's snake_case config model.
 {{- $_ := set $cfg "host" "0.0.0.0" }}
 {{- $_ := set $cfg "port" (int .Values.containerPorts.flight) }}
 {{- $_ := set $cfg "ops_port" (int .Values.containerPorts.ops) }}
+{{- if and .Values.statefulSet.enabled (not (hasKey $cfg "advertised_locations")) }}
+{{- $_ := set $cfg "advertised_locations" (include "fw-flight-sql.podLocations" . | fromJsonArray) }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 {{- $tls := dict "cert_file" (printf "%s/tls.crt" (include "fw-flight-sql.tlsDir" .)) "key_file" (printf "%s/tls.key" (include "fw-flight-sql.tlsDir" .)) }}
 {{- if .Values.tls.clientCA.enabled }}

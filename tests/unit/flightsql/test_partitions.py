@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from flight_server.flightsql.partitions import MAX_ENDPOINTS, balanced_groups
+from flight_server.flightsql.partitions import MAX_ENDPOINTS, balanced_groups, contiguous_groups
 
 
 def test_every_file_lands_in_exactly_one_group() -> None:
@@ -42,3 +42,20 @@ def test_one_group_and_no_files() -> None:
 def test_empty_files_still_get_a_group() -> None:
     groups = balanced_groups([("a", 0), ("b", 0), ("c", 0)], max_groups=2)
     assert sorted(path for group in groups for path in group) == ["a", "b", "c"]
+
+
+def test_contiguous_runs_keep_file_order_and_balance_rows() -> None:
+    rng = random.Random(7)
+    sizes = [(f"f{i:03}", rng.randrange(1, 1_000)) for i in range(50)]
+    runs = contiguous_groups(sizes, max_groups=4)
+    assert len(runs) == 4
+    assert [path for run in runs for path in run] == [path for path, _ in sizes]
+    rows = dict(sizes)
+    totals = [sum(rows[path] for path in run) for run in runs]
+    assert max(totals) - min(totals) <= 2 * max(rows.values())
+
+
+def test_contiguous_runs_of_empty_files_split_by_count() -> None:
+    sizes = [(name, 0) for name in "abcdef"]
+    assert contiguous_groups(sizes, max_groups=3) == [["a", "b"], ["c", "d"], ["e", "f"]]
+    assert contiguous_groups([("a", 5)], max_groups=3) == [["a"]]

@@ -1,0 +1,96 @@
+"""Which queries ``partitioning`` splits, and its rewrites, on a plain DuckDB connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+
+from flight_server.engine import partitioning
+
+
+@pytest.fixture(scope="module")
+def connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT range AS a, range % 3 AS b, 'x' AS p FROM range(9)")
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def excluded(connection: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    return partitioning.row_wise_functions_excluded(connection)
+
+
+def scan(connection: duckdb.DuckDBPyConnection, excluded: frozenset[str], sql: str) -> bool:
+    tree = partitioning.parse(connection, sql)
+    return tree is not None and partitioning.scanned_table(tree, excluded) is not None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM t",
+        "SELECT a + 1 AS c, upper(p) FROM t AS x WHERE x.b = 1 AND a IN (1, 2)",
+        "SELECT list_max([a, b]) FROM t",  # a macro over lists, not an aggregate
+        "SELECT unnest([a, b]) FROM t",
+    ],
+)
+def test_row_wise_scans_split(connection, excluded, sql: str) -> None:
+    assert scan(connection, excluded, sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM t",
+        "SELECT sum(a) FROM t",
+        "SELECT geomean(a) FROM t",  # a macro that aggregates
+        "SELECT geometric_mean(a) FROM t",  # a macro calling one
+        "SELECT * FROM t GROUP BY ALL",
+        "SELECT b FROM t GROUP BY b",
+        "SELECT a FROM t QUALIFY a > 1",
+        "SELECT DISTINCT a FROM t",
+        "SELECT a FROM t ORDER BY a",
+        "SELECT a FROM t LIMIT 1",
+        "SELECT a FROM t OFFSET 1",
+        "SELECT row_number() OVER () FROM t",
+        "SELECT a FROM t USING SAMPLE 3",
+        "SELECT a FROM t TABLESAMPLE 3",
+        "SELECT a FROM t WHERE a > (SELECT 1)",
+        "SELECT a FROM t WHERE EXISTS (SELECT 1)",
+        "SELECT * FROM t, t AS u",
+        "SELECT a FROM t UNION ALL SELECT a FROM t",
+        "WITH u AS (SELECT 1) SELECT * FROM t",
+        "SELECT * FROM (SELECT * FROM t)",
+        "SELECT * FROM range(3)",
+        "SELECT memory.main.t.a FROM memory.main.t",
+        "SELECT $1 FROM t",
+    ],
+)
+def test_everything_else_stays_whole(connection, excluded, sql: str) -> None:
+    assert not scan(connection, excluded, sql)
+
+
+def test_a_part_binds_the_table_to_its_scan(connection) -> None:
+    tree = partitioning.parse(connection, "SELECT x.a * 2 AS d FROM t AS x WHERE b = 1")
+    part = partitioning.parse(connection, "SELECT * FROM (SELECT * FROM t WHERE a < 5)")
+    assert tree is not None and part is not None
+    ((sql,),) = connection.execute(
+        "SELECT json_deserialize_sql(?)", [partitioning.bound_to_part(tree, part)]
+    ).fetchall()
+    assert sorted(connection.sql(sql).fetchall()) == [(2,), (8,)]
+
+
+def test_only_terms_on_partition_columns_prune(connection) -> None:
+    sql = "SELECT * FROM t AS x WHERE x.p = 'y' AND (b = 1 OR p = 'z') AND upper(p) > 'A'"
+    tree = partitioning.parse(connection, sql)
+    assert tree is not None
+    terms = partitioning.hive_conditions(tree, frozenset({"p"}))
+    assert len(terms) == 2  # x.p = 'y' and upper(p) > 'A'; the OR reads b
+
+
+def test_hive_values_come_from_folders() -> None:
+    path = "/data/t/year=2020/modality=__HIVE_DEFAULT_PARTITION__/part=1.parquet"
+    assert partitioning.hive_values(path) == {"year": "2020", "modality": None}
