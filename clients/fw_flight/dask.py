@@ -25,6 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from fw_flight.commands import statement_descriptor
+
 #: Partitions of a ``records=`` read when the server offers fewer endpoints than this.
 DEFAULT_RECORD_PARTITIONS = 4
 #: ``filters`` operators, as ``dd.read_parquet`` spells them, and their SQL.
@@ -39,7 +41,6 @@ _OPERATORS = {
     "in": "IN",
     "not in": "NOT IN",
 }
-_STATEMENT_QUERY = "type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
 
 Filter = tuple[str, str, Any]
 
@@ -156,7 +157,7 @@ def _read_sql(
     records: str | None,
     npartitions: int | None,
 ) -> dd.DataFrame:
-    info = connection.info(_statement(sql))
+    info = connection.info(statement_descriptor(sql))
     if records is None:
         return _from_endpoints(connection, info)
     return _from_records(connection, sql, info, records, npartitions)
@@ -259,7 +260,7 @@ class _QueryPart:
 
 
 def _read_all(connection: _Connection, sql: str) -> pa.Table:
-    info = connection.info(_statement(sql))
+    info = connection.info(statement_descriptor(sql))
     tables = [connection.read(endpoint) for endpoint in info.endpoints]
     return pa.concat_tables(tables) if tables else info.schema.empty_table()
 
@@ -267,28 +268,6 @@ def _read_all(connection: _Connection, sql: str) -> pa.Table:
 def _pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow-backed pandas dtypes: exact for nullable ints, decimals, lists and time zones."""
     return table.to_pandas(types_mapper=pd.ArrowDtype)
-
-
-def _statement(sql: str) -> flight.FlightDescriptor:
-    """A Flight SQL ``CommandStatementQuery`` descriptor (a protobuf ``Any``), encoded here."""
-    query = _field(1, sql.encode())
-    return flight.FlightDescriptor.for_command(
-        _field(1, _STATEMENT_QUERY.encode()) + _field(2, query)
-    )
-
-
-def _field(number: int, value: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def _where(filters: Sequence[Filter]) -> str:

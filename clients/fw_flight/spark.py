@@ -63,7 +63,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-_STATEMENT_QUERY = "type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
+from fw_flight.commands import statement_descriptor
+
 _REUSE_CONNECTION = "arrow-flight-reuse-connection://?"
 _NAME_PART = re.compile(r'"(?:[^"]|"")*"|[^."]+')
 _TRUE = {"true", "1", "yes"}
@@ -201,7 +202,7 @@ class _Source:
             sql = f"SELECT * FROM ({self.query}) AS fw_spark_query" if where else self.query
         if where:
             sql += " WHERE " + " AND ".join(f"({condition})" for condition in where)
-        return flight.FlightDescriptor.for_command(_statement_query(sql))
+        return statement_descriptor(sql)
 
 
 @dataclass
@@ -338,22 +339,3 @@ def _unquote(part: str) -> str:
     if part.startswith('"'):
         return part[1:-1].replace('""', '"')
     return part
-
-
-def _statement_query(sql: str) -> bytes:
-    """Flight SQL's CommandStatementQuery in its ``Any`` wrapper (two protobuf fields)."""
-    return _field(1, _STATEMENT_QUERY.encode()) + _field(2, _field(1, sql.encode()))
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
