@@ -18,7 +18,14 @@ import fsspec
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flight_server.config import Settings
+from flight_server.auth.passwords import hash_password
+from flight_server.config import (
+    AuthSettings,
+    DatasetSettings,
+    Settings,
+    StaticTokenSettings,
+    UserSettings,
+)
 from flight_server.configured_server import flight_sql_server
 from flight_server.demo import GeneratedTable
 from flight_server.runtime import Runtime
@@ -36,6 +43,24 @@ def running_server(settings: Settings) -> Iterator[str]:
         yield f"grpc://127.0.0.1:{server.port}"
     finally:
         server.shutdown()
+
+
+@contextmanager
+def credentialed_server(root: str, token: str, user: str) -> Iterator[str]:
+    """The dataset at ``root`` as ``local.proj1``, served in this process to callers with
+    ``token`` (as ``user``) or the login ana/pw only; small tables split into parts too, as
+    the distributed readers' tests need several endpoints from the demo's tables."""
+    auth = AuthSettings(
+        users={"ana": UserSettings(password_hash=hash_password("pw", n=2**10), datasets=["*"])},
+        tokens=[StaticTokenSettings(token=token, user=user, datasets=["*"])],
+    )
+    settings = Settings(
+        datasets=[DatasetSettings(name="proj1", location=root)],
+        auth=auth,
+        limits={"partition_min_rows": 1},
+    )
+    with running_server(settings) as uri:
+        yield uri
 
 
 @contextmanager

@@ -1,8 +1,5 @@
-"""A filesystem confined to one dataset root under a protocol name of its own.
-
-DuckDB registers fsspec filesystems by protocol, so two S3 datasets with different
-credentials need different protocol names; anchoring at the root also means SQL can
-never reach outside the dataset through that registration.
+"""A filesystem confined to one dataset root, as the router (``routing``) serves each
+dataset: every path is taken relative to the root, with the dataset's own credentials.
 
 Dataset files are written once and never changed, so what DuckDB asks again on every
 query is answered from memory: file info (DuckDB asks for each file's size and
@@ -14,7 +11,6 @@ fetch data and nothing else.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,11 +25,6 @@ from flight_server.storage.tails import TailCache, TailCachedFile
 _MAX_INFO = 100_000
 # Where each backend puts a file's modification time in its info.
 _MODIFIED_KEYS = ("LastModified", "last_modified", "updated", "mtime", "created")
-
-
-def protocol_for(identity: str) -> str:
-    """A stable, DuckDB-safe protocol name for one dataset identity."""
-    return "fw" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 class _Anchored(DirFileSystem):

@@ -29,16 +29,6 @@ DELAYS = [step / 2000 for step in range(60)]
 DO_GET = "/arrow.flight.protocol.FlightService/DoGet"
 
 
-def ticket_message(ticket: bytes) -> bytes:
-    """A serialized ``arrow.flight.protocol.Ticket`` (field 1, bytes)."""
-    length, varint = len(ticket), bytearray()
-    while True:
-        byte, length = length & 0x7F, length >> 7
-        varint.append(byte | (0x80 if length else 0))
-        if not length:
-            return b"\x0a" + bytes(varint) + ticket
-
-
 def run(uri: str, sql: str) -> pa.Table:
     client = flight.connect(uri)
     command = commands.pack(pb.CommandStatementQuery(query=sql))
@@ -51,7 +41,7 @@ def abandon_streams(uri: str) -> None:
     client = flight.connect(uri)
     command = commands.pack(pb.CommandStatementQuery(query=ENDLESS))
     info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
-    request = ticket_message(info.endpoints[0].ticket.ticket)
+    request = info.endpoints[0].ticket.serialize()  # arrow.flight.protocol.Ticket
     with grpc.insecure_channel(uri.removeprefix("grpc://")) as channel:
         do_get = channel.unary_stream(DO_GET)
         for delay in DELAYS:

@@ -13,16 +13,8 @@ from dask.distributed import Client, LocalCluster
 from fw_flight.client import connection_options
 from fw_flight.dask import read_sql, read_table
 
-from flight_server.auth.passwords import hash_password
-from flight_server.config import (
-    AuthSettings,
-    DatasetSettings,
-    Settings,
-    StaticTokenSettings,
-    UserSettings,
-)
 from flight_server.demo import GeneratedDataset
-from tests.support import duckdb_reference, running_server
+from tests.support import credentialed_server, duckdb_reference
 
 TOKEN = "dask-reader-token"
 SESSION = "parents.session"
@@ -36,16 +28,7 @@ SESSIONS_SQL = (
 @pytest.fixture(scope="module")
 def uri(demo: GeneratedDataset) -> Iterator[str]:
     """A server that wants credentials: a static token, or a user name and password."""
-    auth = AuthSettings(
-        users={"ana": UserSettings(password_hash=hash_password("pw", n=2**10), datasets=["*"])},
-        tokens=[StaticTokenSettings(token=TOKEN, user="dask", datasets=["*"])],
-    )
-    settings = Settings(
-        datasets=[DatasetSettings(name="proj1", location=demo.root)],
-        auth=auth,
-        limits={"partition_min_rows": 1},  # the demo's small tables split too
-    )
-    with running_server(settings) as served:
+    with credentialed_server(demo.root, TOKEN, "dask") as served:
         yield served
 
 

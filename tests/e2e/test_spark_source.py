@@ -26,16 +26,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from flight_server.auth.passwords import hash_password
-from flight_server.config import (
-    AuthSettings,
-    DatasetSettings,
-    Settings,
-    StaticTokenSettings,
-    UserSettings,
-)
 from flight_server.demo import GeneratedDataset
-from tests.support import running_server
+from tests.support import credentialed_server
 
 TOKEN = "spark-source-token"
 FILES_SQL = (
@@ -59,16 +51,7 @@ SPARK_ENV = {
 @pytest.fixture(scope="module")
 def uri(demo: GeneratedDataset) -> Iterator[str]:
     """A server that wants credentials: a static token, or a user name and password."""
-    auth = AuthSettings(
-        users={"ana": UserSettings(password_hash=hash_password("pw", n=2**10), datasets=["*"])},
-        tokens=[StaticTokenSettings(token=TOKEN, user="spark", datasets=["*"])],
-    )
-    settings = Settings(
-        datasets=[DatasetSettings(name="proj1", location=demo.root)],
-        auth=auth,
-        limits={"partition_min_rows": 1},  # the demo's small tables split too
-    )
-    with running_server(settings) as served:
+    with credentialed_server(demo.root, TOKEN, "spark") as served:
         yield served
 
 
