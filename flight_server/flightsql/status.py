@@ -37,28 +37,58 @@ WIRE_STATUS: tuple[tuple[type[BaseException], str], ...] = (
 OTHER_STATUS = "UNKNOWN"
 
 
-# pyarrow sends every Python exception other than Flight's own with
-# ``. Detail: Python exception: <module>.<class>: <message>`` after the message; gRPC has
-# no separate field for it. Classes named after their status, shown without a module, keep
-# library class paths (``pyarrow.lib.ArrowKeyError``) out of what clients read.
+# pyarrow cannot send NOT_FOUND or INVALID_ARGUMENT without a "detail": after the message it
+# appends ``. Detail: Python exception: `` and ``traceback.format_exception`` of the raised
+# exception, which repeats the whole message (gRPC has one message field). For a SyntaxError
+# subclass, ``traceback`` prints the ``msg`` attribute instead of ``str()``: the classes below
+# use that so clients read the message once, then only the status in words
+# (``... did you mean local.proj1.sessions?. Detail: Python exception: NotFound: not found``).
+# Named after their status and shown without a module, they also keep library class paths
+# (``pyarrow.lib.ArrowKeyError``) out of what clients read. The wire status still follows
+# the other base (KeyError: NOT_FOUND, ValueError: INVALID_ARGUMENT, ...).
 
 
-class InvalidArgument(pa.ArrowInvalid):
+class _SaidOnce(SyntaxError):
+    """An error whose message ``str()`` gives in full and ``traceback`` as ``msg`` only."""
+
+    __module__ = "builtins"
+    #: What pyarrow's detail part says after the class name.
+    summary = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.msg = self.summary
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArgument(_SaidOnce, pa.ArrowInvalid):
     """Sent as INVALID_ARGUMENT."""
 
     __module__ = "builtins"
+    summary = "invalid argument"
 
 
-class NotFound(pa.ArrowKeyError):
+class NotFound(_SaidOnce, pa.ArrowKeyError):
     """Sent as NOT_FOUND."""
 
     __module__ = "builtins"
+    summary = "not found"
 
 
-class ResourceExhausted(MemoryError):
+class Unimplemented(_SaidOnce, pa.ArrowNotImplementedError):
+    """Sent as UNIMPLEMENTED."""
+
+    __module__ = "builtins"
+    summary = "not implemented"
+
+
+class ResourceExhausted(_SaidOnce, MemoryError):
     """Sent as UNKNOWN: pyarrow servers cannot send RESOURCE_EXHAUSTED."""
 
     __module__ = "builtins"
+    summary = "resource exhausted"
 
 
 #: What each kind of query error is raised as; its wire status follows from WIRE_STATUS.
@@ -104,11 +134,13 @@ def flight_errors(handler: Callable[..., _Result]) -> Callable[..., _Result]:
             raise to_flight_error(exc) from None
         except TicketError as exc:
             raise InvalidArgument(f"invalid ticket: {exc}") from None
-        except (InvalidArgument, NotFound):
+        except _SaidOnce:
             raise
         except pa.ArrowKeyError as exc:  # raised by protocol code and pyarrow itself
             raise NotFound(str(exc)) from None
         except pa.ArrowInvalid as exc:
             raise InvalidArgument(str(exc)) from None
+        except pa.ArrowNotImplementedError as exc:
+            raise Unimplemented(str(exc)) from None
 
     return wrapped
