@@ -263,6 +263,11 @@ class LimitsSettings(_Section):
     #: Largest SQL text, and largest command, ticket or action body, in bytes.
     max_sql_bytes: int = Field(default=1_000_000, ge=1024)
     max_request_bytes: int = Field(default=4_000_000, ge=1024)
+    #: Largest record batch (in Arrow IPC bytes) of a metadata reply, such as GetTables
+    #: with schemas: each batch is one gRPC message, and clients refuse messages over their
+    #: receive limit (gRPC's default 4 MiB, ADBC's 16 MiB), so listings of any size stream
+    #: in batches well under both. A single row larger than this is sent alone.
+    metadata_batch_bytes: ByteSize = Field(default=ByteSize(2 * 1024 * 1024), ge=1024)
     #: A statement's size past which it is refused before parsing and planning: syntax
     #: nodes (tokens, then parse-tree nodes) and SELECT blocks (each UNION branch is one).
     max_sql_nodes: int = Field(default=100_000, ge=100)

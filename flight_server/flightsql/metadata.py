@@ -1,7 +1,9 @@
 """Replies to the catalog metadata commands, built from the served snapshot.
 
-Every reply uses the exact schema the spec gives (``schemas.py``); listings come
-from our catalog, never from DuckDB's internal catalogs.
+Every reply has the exact schema the spec gives (``schemas.py``) and its rows in the
+spec's order; listings come from our catalog, never from DuckDB's internal catalogs.
+Replies are rows pulled one by one (``metadata_batching`` sends them in batches), so a
+table's schema is computed only when its row is about to be sent.
 """
 
 from __future__ import annotations
@@ -21,34 +23,36 @@ TABLE_TYPES = ("TABLE", "VIEW")
 _DATASET_TABLE_TYPE = "TABLE"
 
 
-def catalogs(snapshot: Snapshot) -> pa.Table:
+def catalogs(snapshot: Snapshot) -> Iterator[tuple[str]]:
     """CommandGetCatalogs."""
-    return pa.table([pa.array(snapshot.catalogs(), pa.utf8())], schema=schemas.CATALOGS)
+    return ((catalog,) for catalog in snapshot.catalogs())
 
 
-def db_schemas(snapshot: Snapshot, command: pb.CommandGetDbSchemas) -> pa.Table:
+def db_schemas(snapshot: Snapshot, command: pb.CommandGetDbSchemas) -> list[tuple[str, str]]:
     """CommandGetDbSchemas, ordered by catalog then schema name."""
-    rows = sorted(
+    return sorted(
         (served.catalog, served.name)
         for served in _schemas(snapshot, command, "catalog", "db_schema_filter_pattern")
     )
-    return _rows_table(rows, schemas.DB_SCHEMAS)
 
 
-def table_types() -> pa.Table:
+def table_types() -> list[tuple[str]]:
     """CommandGetTableTypes."""
-    return pa.table([pa.array(TABLE_TYPES, pa.utf8())], schema=schemas.TABLE_TYPES)
+    return [(table_type,) for table_type in TABLE_TYPES]
 
 
-def tables(snapshot: Snapshot, engine: QueryEngine, command: pb.CommandGetTables) -> pa.Table:
-    """CommandGetTables, with each table's serialized Arrow schema when asked for."""
+def tables(
+    snapshot: Snapshot, engine: QueryEngine, command: pb.CommandGetTables
+) -> Iterator[tuple[str | bytes, ...]]:
+    """CommandGetTables, ordered by catalog, schema and table name, with each table's
+    serialized Arrow schema when asked for: computed as its row is pulled."""
     wanted_types = set(command.table_types)
     if wanted_types and _DATASET_TABLE_TYPE not in wanted_types:
-        return schemas_for(command).empty_table()
+        return
     match_table = like_matcher(
         command.table_name_filter_pattern if command.HasField("table_name_filter_pattern") else None
     )
-    rows = sorted(
+    listed = sorted(
         (
             (served.catalog, served.name, table, remarks)
             for served in _schemas(snapshot, command, "catalog", "db_schema_filter_pattern")
@@ -57,15 +61,12 @@ def tables(snapshot: Snapshot, engine: QueryEngine, command: pb.CommandGetTables
         ),
         key=lambda row: row[:3],
     )
-    columns = [
-        [catalog for catalog, _, _, _ in rows],
-        [schema for _, schema, _, _ in rows],
-        [table for _, _, table, _ in rows],
-        [_DATASET_TABLE_TYPE] * len(rows),
-    ]
-    if command.include_schema:
-        columns.append([_table_schema(engine, *row).serialize().to_pybytes() for row in rows])
-    return pa.table(columns, schema=schemas_for(command))
+    for catalog, schema, table, remarks in listed:
+        row: tuple[str | bytes, ...] = (catalog, schema, table, _DATASET_TABLE_TYPE)
+        if command.include_schema:
+            arrow_schema = _table_schema(engine, catalog, schema, table, remarks)
+            row += (arrow_schema.serialize().to_pybytes(),)
+        yield row
 
 
 def schemas_for(command: pb.CommandGetTables) -> pa.Schema:
@@ -95,11 +96,3 @@ def _table_schema(
     plan = engine.table_plan(catalog, schema, table)
     path = (catalog, schema, table)
     return column_metadata.for_table(plan.schema, plan.type_names, path, remarks)
-
-
-def _rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
-    """Build a table from row tuples in ``schema``'s column order."""
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
-    return pa.table(
-        [pa.array(col, f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
-    )

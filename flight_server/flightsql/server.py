@@ -219,8 +219,10 @@ class FlightSqlServer(flight.FlightServerBase):
         match self._signer.decode(ticket.ticket, caller.user):
             case CommandTicket(command=packed):
                 command = commands.unpack(packed)
-                reply = command_for(command).build(command, self._snapshot(context), engine)
-                return flight.RecordBatchStream(reply)
+                entry = command_for(command)
+                budget = self._limits.metadata_batch_bytes
+                batches = entry.batches(command, self._snapshot(context), engine, budget)
+                return flight.GeneratorStream(entry.schema(command), batches)
             case StatementTicket(statement=statement):
                 rows = parameters.decode_rows(statement.parameters)
                 query_context = statement.context(caller.may_see)
