@@ -64,7 +64,7 @@ def run(subjects: int, repeat: int) -> Section:
         cached = stack.enter_context(services.fw_server(root, services.CACHE_BYTES))
         roapi = stack.enter_context(services.roapi({name: t.files for name, t in tables.items()}))
         server = stack.enter_context(stack.enter_context(flight_sql.connect(ours)).cursor())
-        peer = stack.enter_context(stack.enter_context(flight_sql.connect(roapi)).cursor())
+        peer = stack.enter_context(stack.enter_context(flight_sql.connect(roapi.uri)).cursor())
         warm = stack.enter_context(stack.enter_context(flight_sql.connect(cached.uri)).cursor())
         for sql in QUERIES.values():
             _adbc(warm, sql.format(**FW_NAMES))()
@@ -93,11 +93,14 @@ def run(subjects: int, repeat: int) -> Section:
     section.figures["round trip of SELECT 1: server / ROAPI"] = (
         f"{floor['server'] * 1e3:.1f} / {floor['roapi'] * 1e3:.1f}"
     )
+    # Bounds (ROAPI ratio, DuckDB ratio): the accelerated path's are issue 17's targets.
+    bounds = {"server": (1.2, 1.15), "cached": (2.0, 0.8)}
     for name, label in (("server", "server"), ("cached", "server + table cache")):
         vs_roapi = geometric_mean(t["roapi"] / t[name] for t in times.values())
         vs_duck = geometric_mean(t[name] / t["duckdb"] for t in times.values())
-        section.at_least(f"analytic: ROAPI time / {label} time (geo mean)", vs_roapi, 1.2)
-        section.at_most(f"analytic: {label} time / DuckDB time (geo mean)", vs_duck, 1.15)
+        roapi_bound, duck_bound = bounds[name]
+        section.at_least(f"analytic: ROAPI time / {label} time (geo mean)", vs_roapi, roapi_bound)
+        section.at_most(f"analytic: {label} time / DuckDB time (geo mean)", vs_duck, duck_bound)
     return section
 
 

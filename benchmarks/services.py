@@ -5,6 +5,7 @@ Separate processes keep the client's GIL out of the server's way, as in producti
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,11 +46,18 @@ class FwServer(NamedTuple):
 
 
 @contextmanager
-def fw_server(datasets: Mapping[str, str], cache_bytes: str | None = None) -> Iterator[FwServer]:
-    """fw-flight-sql serving ``datasets`` (name → location), with its table cache if given."""
+def fw_server(
+    datasets: Mapping[str, str], cache_bytes: str | None = None, result_cache_bytes: str = "0"
+) -> Iterator[FwServer]:
+    """fw-flight-sql serving ``datasets`` (name → location), with its table cache if given.
+
+    Its results cache is off unless given: benchmarks time a query by repeating it, and
+    would time replays (``repeat`` measures those).
+    """
     ops_port = free_port()
     args = [arg for name, where in datasets.items() for arg in ("--dataset", f"{name}={where}")]
     env = {f"{ENV_PREFIX}ENGINE__CACHE_BYTES": cache_bytes} if cache_bytes else {}
+    env[f"{ENV_PREFIX}ENGINE__RESULT_CACHE_BYTES"] = result_cache_bytes
     with tempfile.TemporaryDirectory(prefix="fw-cache-") as cache_directory:
         env[f"{ENV_PREFIX}ENGINE__CACHE_DIRECTORY"] = cache_directory
         args += ["--ops-port", str(ops_port)]
@@ -58,9 +66,16 @@ def fw_server(datasets: Mapping[str, str], cache_bytes: str | None = None) -> It
             yield FwServer(uri, process.pid, ops_port)
 
 
+class Peer(NamedTuple):
+    """A running peer server: where to query it and its process (for /proc figures)."""
+
+    uri: str
+    pid: int
+
+
 @contextmanager
-def roapi(tables: Mapping[str, Sequence[str]]) -> Iterator[str]:
-    """ROAPI serving parquet files (table name → files) on its Flight SQL port; yields its URI.
+def roapi(tables: Mapping[str, Sequence[str]]) -> Iterator[Peer]:
+    """ROAPI serving parquet files (table name → files) on its Flight SQL port.
 
     ROAPI reads every file of a folder (``_SUCCESS`` markers too), so each table gets a
     folder of links to its parquet files only.
@@ -74,12 +89,12 @@ def roapi(tables: Mapping[str, Sequence[str]]) -> Iterator[str]:
             for path in files:
                 folder.joinpath(Path(path).name).symlink_to(path)
             args += ["-t", f"{name}={folder},format=parquet"]
-        with _roapi_process(args, ports) as uri:
-            yield uri
+        with _roapi_process(args, ports) as peer:
+            yield peer
 
 
 @contextmanager
-def _roapi_process(args: list[str], ports: list[int]) -> Iterator[str]:
+def _roapi_process(args: list[str], ports: list[int]) -> Iterator[Peer]:
     command = [
         str(ROAPI),
         *args,
@@ -91,7 +106,7 @@ def _roapi_process(args: list[str], ports: list[int]) -> Iterator[str]:
         uri = f"grpc://127.0.0.1:{ports[2]}"
         try:
             _wait_for_sql(uri, proc, "SELECT 1")
-            yield uri
+            yield Peer(uri, proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -105,6 +120,12 @@ def raw_flight(files: list[str], batch_rows: int) -> Iterator[str]:
     # Loading the table into memory takes a while for the largest sizes.
     with flight_process(command, port, timeout=120) as (uri, _process):
         yield uri
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far (/proc/<pid>/stat), all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_bytes(pid: int) -> int:

@@ -129,6 +129,11 @@ class FederatedSettings(_Section):
 
 #: ``engine.tail_cache_bytes`` unless set (also the storage layer's own default).
 DEFAULT_TAIL_CACHE_BYTES = 256 * 1024 * 1024
+#: ``engine.result_cache_bytes`` unless set: a dashboard's results are kilobytes, so this
+#: holds thousands of them, or a few notebook-sized table reads.
+DEFAULT_RESULT_CACHE_BYTES = 256 * 1024 * 1024
+#: ``engine.result_cache_max_result_bytes`` unless set.
+DEFAULT_RESULT_MAX_BYTES = 16 * 1024 * 1024
 
 
 class EngineSettings(_Section):
@@ -148,6 +153,18 @@ class EngineSettings(_Section):
     #: The zone time-zone-aware SQL (casts, ``date_trunc``) and result labels use: fixed,
     #: so results never depend on the host's ``TZ``.
     time_zone: str = "UTC"
+    #: Memory for finished results replayed to repeated identical queries (a dashboard's
+    #: refresh), keyed by the datasets' published versions; the least recently used go
+    #: first. Held outside DuckDB's ``memory_limit``. 0 turns the results cache off.
+    result_cache_bytes: ByteSize = Field(default=ByteSize(DEFAULT_RESULT_CACHE_BYTES), ge=0)
+    #: A larger result streams as usual but is not kept; each running query holds up to
+    #: this much of its result until it ends.
+    result_cache_max_result_bytes: ByteSize = Field(
+        default=ByteSize(DEFAULT_RESULT_MAX_BYTES), ge=0
+    )
+    #: Seconds a kept result is replayed: new versions never see old results, so this
+    #: bounds staleness only where files change in place (outside Flywheel's versions).
+    result_cache_seconds: float = Field(default=60.0, gt=0)
 
 
 #: The ``flywheel.allowed_roots`` key for projects without a storage id (environment creds).

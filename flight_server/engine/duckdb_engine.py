@@ -29,6 +29,7 @@ from flight_server.engine.guard import (
     authorise,
     table_key,
 )
+from flight_server.engine.result_cache import ResultCache, ResultCacheStats, volatile_functions
 from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident, quote_literal
 from flight_server.engine.table_cache import CACHE_DATABASE, CacheSource, CacheStats, TableCache
 from flight_server.identifiers import fold
@@ -189,6 +190,16 @@ class Engine:
             if settings.cache_bytes
             else None
         )
+        self._results = (
+            ResultCache(
+                settings.result_cache_bytes,
+                settings.result_cache_max_result_bytes,
+                settings.result_cache_seconds,
+                volatile_functions(self._db),
+            )
+            if settings.result_cache_bytes
+            else None
+        )
         self._lock_down(settings)
 
     def _lock_down(self, settings: EngineSettings) -> None:
@@ -227,10 +238,17 @@ class Engine:
             for served in snapshot.served_tables()
         }
         wanted = {key: source.sql for key, source in sources.items()}
+        # What each view shows, for the results cache: its scan, and the sizes of its files.
+        identities = {key: source.identity for key, source in sources.items()}
         for schema in snapshot.derived:
             for derived in schema.tables:
-                wanted[(schema.catalog, schema.name, derived.name)] = self._derived_sql(derived)
+                key = (schema.catalog, schema.name, derived.name)
+                wanted[key] = self._derived_sql(derived)
+                sizes = (f.bytes for i in derived.inputs.values() for f in i.table.data_files)
+                identities[key] = CacheSource(wanted[key], tuple(sizes)).identity
         with self._lock:
+            if self._results:
+                self._results.publishing()
             attached = {
                 fold(row[0])
                 for row in self._db.execute(
@@ -263,6 +281,8 @@ class Engine:
             self._file_tables = frozenset(table_key(*key) for key in sources if key in wanted)
             if self._table_cache:
                 self._table_cache.publish({k: s for k, s in sources.items() if k in wanted})
+            if self._results:
+                self._results.published(_by_folded_name({k: identities[k] for k in wanted}))
 
     def _create_view(self, key: tuple[str, str, str], sql: str) -> None:
         self._db.execute(f"CREATE OR REPLACE VIEW {qualified(*key)} AS {sql}")
@@ -314,6 +334,10 @@ class Engine:
         queries on are warm.
         """
         return self._table_cache.stats() if self._table_cache else CacheStats(0, 0, 0)
+
+    def result_cache_stats(self) -> ResultCacheStats:
+        """Results the results cache holds, and its hits and misses (zeros when off)."""
+        return self._results.stats() if self._results else ResultCacheStats(0, 0, 0, 0)
 
     def memory_bytes(self) -> int:
         """Memory DuckDB's buffer manager holds now: running queries, caches, temp buffers.
@@ -369,15 +393,30 @@ class Engine:
         context: QueryContext,
         parameter_rows: Sequence[Sequence[object]] | None = None,
     ) -> Execution:
-        """A query ready to run once per parameter row (once if there are none)."""
-        cursor, reads = self._checked_cursor(sql, context)
+        """A query ready to run once per parameter row (once if there are none).
+
+        A result the results cache holds is replayed, once the caller passed the same
+        checks as for running it.
+        """
+        cursor, reads = self._checked_cursor(sql, context)  # guard and grants, every call
         if self._table_cache:
             # Only running queries count as use: planning and catalog listings of every
             # table (a BI tool connecting) must not queue copies of everything.
             self._table_cache.touch(reads)
         rows = list(parameter_rows) if parameter_rows else [None]
+        key = None
+        if self._results and len(sql) <= MAX_CACHED_SQL:
+            defaults = (context.default_catalog, context.default_schema)
+            key = self._results.key(cursor, sql, defaults, rows, reads)
+        if key is not None and (result := self._results.get(key)) is not None:
+            cursor.close()
+            return self._watch(sql, Execution.replaying(result, _names(reads)))
         execution = Execution(
-            cursor, [(sql, row) for row in rows], self._settings.batch_rows, _names(reads)
+            cursor,
+            [(sql, row) for row in rows],
+            self._settings.batch_rows,
+            _names(reads),
+            self._results.recording(key) if key is not None else None,
         )
         return self._watch(sql, execution)
 
@@ -660,6 +699,14 @@ def _typed(value: str | None, type_name: str) -> str:
 def _names(keys: Sequence[Sequence[str]]) -> tuple[str, ...]:
     """Tables as a storage error names them: qualified, each once, in query order."""
     return tuple(dict.fromkeys(".".join(key) for key in keys))
+
+
+def _by_folded_name(identities: dict[tuple[str, str, str], str]) -> dict[TableKey, str]:
+    """Identities by folded name; views whose names fold alike share one of them all."""
+    folded: dict[TableKey, list[str]] = {}
+    for key, identity in identities.items():
+        folded.setdefault(table_key(*key), []).append(identity)
+    return {key: "\0".join(sorted(found)) for key, found in folded.items()}
 
 
 def _owners(snapshot: Snapshot) -> dict[tuple[str, str], _Owner]:

@@ -1,4 +1,5 @@
-"""One running query on its own DuckDB cursor: pulled batch by batch, stoppable from any thread."""
+"""One running query on its own DuckDB cursor, or the replay of a cached result: pulled batch
+by batch, stoppable from any thread."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pyarrow as pa
 
 from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify
+from flight_server.engine.result_cache import CachedResult, Recording
 
 # Flight clients refuse messages over 16 MiB by default (gRPC's limit in ADBC, arrow-go and
 # arrow-java), so batches of wide rows are split into slices well below it.
@@ -27,21 +29,35 @@ class Execution:
 
     def __init__(
         self,
-        cursor: duckdb.DuckDBPyConnection,
+        cursor: duckdb.DuckDBPyConnection | None,
         steps: Sequence[tuple[str, Sequence[object] | None]],
         batch_rows: int,
         tables: Sequence[str] = (),
+        recording: Recording | None = None,
     ) -> None:
-        """``tables``: the served tables the steps read, named when their storage fails."""
+        """``tables``: the served tables the steps read, named when their storage fails.
+
+        ``recording`` sees every batch streamed, and is committed only if the stream
+        reaches its end without error or interruption.
+        """
         self._cursor = cursor
         self._tables = tuple(tables)
         self._steps = list(steps)
         self._batch_rows = batch_rows
+        self._recording = recording
         self._reader: pa.RecordBatchReader | None = None
         self._schema: pa.Schema | None = None
         self._slices: deque[pa.RecordBatch] = deque()
         self._interrupted = False
         self._closed = False
+
+    @classmethod
+    def replaying(cls, result: CachedResult, tables: Sequence[str] = ()) -> Execution:
+        """A finished result streamed again exactly (schema, batches, order); no cursor."""
+        execution = cls(None, [], 0, tables)
+        execution._schema = result.schema
+        execution._reader = pa.RecordBatchReader.from_batches(result.schema, result.batches)
+        return execution
 
     def open(self) -> pa.Schema:
         """Start the first step; its schema is the schema of the whole stream."""
@@ -52,7 +68,26 @@ class Execution:
 
     def next_batch(self) -> pa.RecordBatch | None:
         """The next non-empty batch, or None at the end of the last step."""
+        try:
+            batch = self._next_batch()
+        except BaseException:
+            self._recording = None
+            raise
+        recording = self._recording
+        if recording is None:
+            return batch
+        if batch is None:
+            self._recording = None
+            if not self._interrupted:  # an interrupt may end a stream early without error
+                recording.commit(self.open())
+        elif not recording.add(batch):
+            self._recording = None
+        return batch
+
+    def _next_batch(self) -> pa.RecordBatch | None:
         schema = self.open()
+        if self._interrupted:  # a replay has no cursor whose interrupt would raise
+            raise QueryError(ErrorKind.CANCELLED, "the query was cancelled")
         if self._slices:
             return self._slices.popleft()
         while self._reader is not None:
@@ -92,21 +127,26 @@ class Execution:
         if self._closed:
             return
         self._interrupted = True
+        self._recording = None
         self._steps.clear()
-        with suppress(duckdb.ConnectionException):  # closed meanwhile: nothing to stop
-            self._cursor.interrupt()
+        if self._cursor is not None:
+            with suppress(duckdb.ConnectionException):  # closed meanwhile: nothing to stop
+                self._cursor.interrupt()
 
     def close(self) -> None:
         """Release the cursor and the result it holds."""
         self._closed = True
+        self._recording = None
         self._steps.clear()
         self._slices.clear()
         self._reader = None
-        self._cursor.close()
+        if self._cursor is not None:
+            self._cursor.close()
 
     def _run(self, sql: str, parameters: Sequence[object] | None) -> pa.RecordBatchReader:
         if self._interrupted:
             raise classify(duckdb.InterruptException("INTERRUPT Error: Interrupted!"))
+        assert self._cursor is not None, "only a replay has no cursor, and it has no steps"
         try:
             relation = self._cursor.sql(sql, params=list(parameters) if parameters else None)
             return relation.to_arrow_reader(self._batch_rows)

@@ -32,7 +32,11 @@ def settings(
 ) -> Settings:
     """Dataset ``local.proj1`` at ``location``, with a cache of ``cache_bytes`` (None: off)."""
     dataset = DatasetSettings(name="proj1", location=location, options=options or {})
-    engine = EngineSettings(cache_bytes=cache_bytes, cache_directory=str(tmp_path / "cache"))
+    engine = EngineSettings(
+        cache_bytes=cache_bytes,
+        cache_directory=str(tmp_path / "cache"),
+        result_cache_bytes=0,  # a replayed result would answer where only a copy should
+    )
     return Settings(datasets=[dataset], engine=engine)
 
 
