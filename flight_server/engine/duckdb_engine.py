@@ -100,6 +100,9 @@ class Plan:
     schema: pa.Schema
     type_names: tuple[str, ...]
     parameter_count: int
+    #: The published tables it reads, so a server can tell it may not run in parts
+    #: without analysing it again.
+    tables: tuple[TableKey, ...] = ()
 
 
 #: The row number column of the partition values a WHERE clause is evaluated against.
@@ -173,8 +176,9 @@ class Engine:
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
         self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
-        # The published tables that read files of their own (derived tables do not).
-        self._file_tables: frozenset[TableKey] = frozenset()
+        # The published tables that read files of their own (derived tables do not), with
+        # their rows.
+        self._file_rows: dict[TableKey, int] = {}
         # The published views by folded name, and the dataset each folded schema belongs
         # to (grants are asked about datasets, whatever spelling or version a query uses);
         # one attribute, replaced whole, so a query never pairs old and new halves.
@@ -278,7 +282,11 @@ class Engine:
                     self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
             self._views = wanted
             self._published = (served, _owners(snapshot))
-            self._file_tables = frozenset(table_key(*key) for key in sources if key in wanted)
+            self._file_rows = {
+                table_key(*served.key): sum(served.table.file_rows.values())
+                for served in snapshot.served_tables()
+                if served.key in wanted
+            }
             if self._table_cache:
                 self._table_cache.publish({k: s for k, s in sources.items() if k in wanted})
             if self._results:
@@ -383,7 +391,7 @@ class Engine:
             schema = self._arrow_schemas.get_or_make(
                 signature, lambda: _arrow_schema(cursor, relation, signature)
             )
-            return Plan(schema, type_names, count)
+            return Plan(schema, type_names, count, tuple(dict.fromkeys(reads)))
         except duckdb.Error as exc:
             raise classify(exc, _names(reads)) from None
 
@@ -439,7 +447,7 @@ class Engine:
         )
         if hidden:
             raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
-        cursor = self._cursor(QueryContext())
+        cursor = self._cursor()
         try:
             sql = self._part_scan(cursor, key, dataset, table, files)
         except BaseException:
@@ -447,6 +455,10 @@ class Engine:
             raise
         execution = Execution(cursor, [(sql, None)], self._settings.batch_rows, _names([key]))
         return self._watch(sql, execution)
+
+    def table_rows(self, key: TableKey) -> int:
+        """The rows of a published table that reads files of its own (else 0)."""
+        return self._file_rows.get(key, 0)
 
     def part_table(self, sql: str, context: QueryContext) -> TableKey | None:
         """The one table ``sql`` reads, if it may run in parts over that table's files.
@@ -571,7 +583,7 @@ class Engine:
         self, cursor: duckdb.DuckDBPyConnection, sql: str, reads: Sequence[TableKey]
     ) -> tuple[partitioning.Tree | None, TableKey | None]:
         """``sql``'s parse tree and its one file-backed table, if it may run in parts."""
-        if len(reads) != 1 or reads[0] not in self._file_tables:
+        if len(reads) != 1 or reads[0] not in self._file_rows:
             return None, None
         if len(sql) > MAX_CACHED_SQL:
             tree = partitioning.parse(cursor, sql)
@@ -624,8 +636,12 @@ class Engine:
         on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> tuple[duckdb.DuckDBPyConnection, list[TableKey]]:
         """A fresh cursor, once ``sql`` is known to be one SELECT over readable datasets,
-        and the served tables it reads (``on_cursor`` sees the cursor before any work)."""
-        cursor = self._cursor(context)
+        and the served tables it reads (``on_cursor`` sees the cursor before any work).
+
+        The cursor has the call's defaults only when a name needs them: setting them is a
+        statement of its own (0.2 ms), paid two or three times per query otherwise.
+        """
+        cursor = self._cursor()
         if on_cursor is not None:
             on_cursor(cursor)
         defaults = (context.default_catalog, context.default_schema)
@@ -637,6 +653,8 @@ class Engine:
             )
         access = self._access(context)
         authorise(analysis, access)
+        if analysis.needs_defaults:
+            _use_defaults(cursor, context)
         reads = [key for t in analysis.tables for key in t.candidates if access.readable(key)]
         return cursor, reads
 
@@ -651,21 +669,25 @@ class Engine:
             served.__contains__, readable, lambda: (key for key in served if readable(key))
         )
 
-    def _cursor(self, context: QueryContext) -> duckdb.DuckDBPyConnection:
-        """A connection of its own for one request, with the caller's default schema."""
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own for one request."""
         with self._lock:
-            cursor = self._db.cursor()
-        if context.default_catalog:
-            target = (
-                qualified(context.default_catalog, context.default_schema)
-                if context.default_schema
-                else quote_ident(context.default_catalog)
-            )
-            try:
-                cursor.execute(f"USE {target}")
-            except duckdb.Error as exc:
-                raise QueryError(ErrorKind.NOT_FOUND, f"default schema: {exc}") from None
-        return cursor
+            return self._db.cursor()
+
+
+def _use_defaults(cursor: duckdb.DuckDBPyConnection, context: QueryContext) -> None:
+    """Make unqualified names on ``cursor`` resolve in the call's default catalog and schema."""
+    if not context.default_catalog:
+        return
+    target = (
+        qualified(context.default_catalog, context.default_schema)
+        if context.default_schema
+        else quote_ident(context.default_catalog)
+    )
+    try:
+        cursor.execute(f"USE {target}")
+    except duckdb.Error as exc:
+        raise QueryError(ErrorKind.NOT_FOUND, f"default schema: {exc}") from None
 
 
 def _arrow_schema(

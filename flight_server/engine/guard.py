@@ -124,6 +124,8 @@ class TableReference:
     candidates: tuple[TableKey, ...]
     #: Spelled like a file path or URL (a replacement scan), not like a table name.
     path_like: bool
+    #: Written without its catalog: DuckDB binds it against the call's defaults.
+    relative: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,11 @@ class Analysis:
     """
 
     tables: tuple[TableReference, ...]
+
+    @property
+    def needs_defaults(self) -> bool:
+        """Whether DuckDB must bind it with the call's default catalog and schema set."""
+        return any(table.relative for table in self.tables)
 
 
 def analyse(
@@ -336,7 +343,8 @@ def _table_reference(
         if part
     )
     path_like = not catalog and not schema and bool(_PATH_CHARACTERS & set(table))
-    return TableReference(written, tuple(_candidates(catalog, schema, table, defaults)), path_like)
+    candidates = tuple(_candidates(catalog, schema, table, defaults))
+    return TableReference(written, candidates, path_like, relative=not catalog)
 
 
 def _candidates(catalog: str, schema: str, table: str, defaults: tuple[str, str]) -> list[TableKey]:

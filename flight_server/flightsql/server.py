@@ -180,8 +180,10 @@ class FlightSqlServer(flight.FlightServerBase):
         self._check_descriptor(descriptor)
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
             return self._table_info(context, descriptor)
-        schema, token = self._plan(context, descriptor)
-        parts = self._parts(context, token) if isinstance(token, StatementTicket) else [token]
+        schema, token, tables = self._plan(context, descriptor)
+        parts = (
+            self._parts(context, token, tables) if isinstance(token, StatementTicket) else [token]
+        )
         user = self._caller(context).user
         endpoints = with_locations(
             [flight.FlightEndpoint(self._signer.encode(part, user), []) for part in parts],
@@ -197,7 +199,7 @@ class FlightSqlServer(flight.FlightServerBase):
         self._check_descriptor(descriptor)
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
             return flight.SchemaResult(self._table_schema(context, descriptor.path))
-        schema, _token = self._plan(context, descriptor)
+        schema, _token, _tables = self._plan(context, descriptor)
         return flight.SchemaResult(schema)
 
     @flight_errors
@@ -294,8 +296,9 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def _plan(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
-    ) -> tuple[pa.Schema, StatementTicket | CommandTicket]:
-        """The result schema and the (unsigned) ticket for a command descriptor, unrun."""
+    ) -> tuple[pa.Schema, StatementTicket | CommandTicket, tuple[tuple[str, str, str], ...]]:
+        """The result schema, the (unsigned) ticket and the tables a statement reads (none
+        for a metadata command), for a command descriptor, unrun."""
         command = commands.unpack(descriptor.command)
         caller = self._caller(context)
         match command:
@@ -305,12 +308,12 @@ class FlightSqlServer(flight.FlightServerBase):
                 handle = self._prepared.open(command.prepared_statement_handle, caller.user)
                 statement = handle.statement
             case _:
-                return command_for(command).schema(command), CommandTicket(descriptor.command)
+                return command_for(command).schema(command), CommandTicket(descriptor.command), ()
         return self._plan_statement(context, statement, caller)
 
     def _plan_statement(
         self, call: flight.ServerCallContext, statement: Statement, caller: Caller
-    ) -> tuple[pa.Schema, StatementTicket]:
+    ) -> tuple[pa.Schema, StatementTicket, tuple[tuple[str, str, str], ...]]:
         query = statement.query
         limits.check_size("the SQL text", len(query.encode()), self._limits.max_sql_bytes)
         rows = parameters.decode_rows(statement.parameters)
@@ -322,17 +325,25 @@ class FlightSqlServer(flight.FlightServerBase):
             self._streams.planner(call, caller.user),
         )
         schema = column_metadata.for_result(plan.schema, plan.type_names)
-        return schema, StatementTicket(statement)
+        return schema, StatementTicket(statement), plan.tables
 
     def _parts(
-        self, context: flight.ServerCallContext, ticket: StatementTicket
+        self,
+        context: flight.ServerCallContext,
+        ticket: StatementTicket,
+        tables: Sequence[tuple[str, str, str]],
     ) -> list[StatementTicket | StatementPartTicket]:
         """One ticket per balanced group of files when the statement may run in parts
         (a row-wise scan of one table, no parameters bound), else the statement's own."""
         statement = ticket.statement
-        if statement.parameters is not None:
-            return [ticket]
         engine = self._backend.engine
+        # Parts need one table of at least two parts' rows: anything else (most small
+        # queries) is answered whole without analysing the statement for parts.
+        splittable = len(tables) == 1 and (
+            engine.table_rows(tables[0]) >= 2 * self._limits.partition_min_rows
+        )
+        if statement.parameters is not None or not splittable:
+            return [ticket]
         query_context = statement.context(self._caller(context).may_see)
         key = engine.part_table(statement.query, query_context)
         served = partitions.find_served(self._snapshot(context), key) if key else None
