@@ -22,7 +22,9 @@ from benchmarks import (
     memory,
     object_storage,
     partitions,
+    repeat,
     scan,
+    site_scale,
     small,
 )
 from benchmarks.harness import Section
@@ -39,6 +41,8 @@ def sections(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
         "object_storage": lambda: object_storage.run(args.s3_rows, args.subjects // 10),
         "attacks": lambda: attacks.run(),
         "partitions": lambda: partitions.run(args.scan_rows, args.repeat),
+        "site_scale": lambda: site_scale.run(10 if args.quick else 1, args.repeat),
+        "repeat": lambda: repeat.run(args.subjects, args.repeat),
     }
 
 
