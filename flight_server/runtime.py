@@ -14,6 +14,7 @@ from flight_server.catalog.last_good import keep_last_good, stale_projects
 from flight_server.catalog.local_roots import configured_local_roots
 from flight_server.catalog.model import Snapshot
 from flight_server.catalog.names import without_clashes
+from flight_server.catalog.reuse import LoadMemo
 from flight_server.catalog.static import load_static
 from flight_server.config import Settings
 from flight_server.engine import Engine, QueryContext
@@ -61,6 +62,10 @@ class Runtime:
             else None
         )
         self._allowed_roots = RootAllowlist(settings.flywheel.allowed_roots)
+        #: What the last refresh built, so that unchanged datasets are not read again.
+        self._memo = LoadMemo()
+        #: The snapshot last handed to the engine; None before the first refresh.
+        self._published: Snapshot | None = None
         #: Why the Flywheel site could not be listed at the last refresh; None when it was.
         self.site_problem: str | None = None
 
@@ -69,13 +74,16 @@ class Runtime:
 
         Every unit loads behind its own boundary and deadline, so a refresh always ends
         with what could be loaded; a dataset that served before and fails now keeps its
-        last good state, marked stale.
+        last good state, marked stale. Datasets whose listings did not change come back as
+        the same objects; when nothing changed at all, the engine is left as it is.
         """
         with self._refresh_lock:
             settings, previous = self.settings, self.snapshot
             limits = CallLimits(settings.storage.timeout_seconds, settings.storage.retries)
             timeout = settings.storage.load_timeout_seconds
-            snapshot = load_static(settings.datasets, settings.local_catalog, limits, timeout)
+            snapshot = load_static(
+                settings.datasets, settings.local_catalog, limits, timeout, self._memo
+            )
             if self._flywheel is not None:
                 snapshot = merge(snapshot, self._discover(self._flywheel, previous, limits))
             snapshot = keep_last_good(snapshot, previous)
@@ -84,8 +92,13 @@ class Runtime:
             )
             snapshot = keep_last_good(snapshot, previous)
             snapshot = without_clashes(snapshot, RESERVED_CATALOGS, RESERVED_SCHEMAS)
-            self.engine.publish(snapshot)
+            if self._published is None or not unchanged(snapshot, self._published):
+                self.engine.publish(snapshot)
+                self._published = snapshot
+            else:
+                self.engine.republish()
             self.snapshot = snapshot
+            self._memo.refreshed()
             self.refreshed_at = time.time()
         log.info(
             "serving %d dataset(s), %d federated, %d skipped, %d stale",
@@ -100,7 +113,7 @@ class Runtime:
         """The site's projects; if the site cannot be listed, the last good ones, stale."""
         flywheel = self.settings.flywheel
         policy = DiscoveryPolicy(
-            limits, self.settings.storage.load_timeout_seconds, self._allowed_roots
+            limits, self.settings.storage.load_timeout_seconds, self._allowed_roots, self._memo
         )
         found = isolated(
             "Flywheel site",
@@ -156,6 +169,18 @@ class Runtime:
             only = self.snapshot.datasets[0]
             return QueryContext(only.catalog, only.name)
         return QueryContext()
+
+
+def unchanged(current: Snapshot, previous: Snapshot) -> bool:
+    """Whether ``current`` serves exactly what ``previous`` did: the same dataset objects
+    (a reused dataset is the very object, see ``catalog.reuse``), skips and derived schemas.
+    """
+    return (
+        len(current.datasets) == len(previous.datasets)
+        and all(a is b for a, b in zip(current.datasets, previous.datasets, strict=True))
+        and current.skipped == previous.skipped
+        and current.derived == previous.derived
+    )
 
 
 def merge(first: Snapshot, second: Snapshot) -> Snapshot:

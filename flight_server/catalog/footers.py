@@ -15,21 +15,26 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flight_server.catalog.bounds import file_bounds
 from flight_server.catalog.isolation import Skip, isolated
+from flight_server.catalog.model import Bounds
 from flight_server.lru import LruCache
 
 # Footers are small; this bounds the cache to a few hundred MB in the worst case.
 _MAX_ENTRIES = 200_000
+# Distinct schemas are few (a table's drift groups); this only bounds a pathological site.
+_MAX_SCHEMAS = 10_000
 # Reading footers from object storage is latency-bound, so several go at once.
 _READ_CONCURRENCY = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Footer:
-    """What a table needs from one file's footer."""
+    """What a table needs from one file's footer; ``schema`` is shared (see ``SchemaPool``)."""
 
     schema: pa.Schema
     rows: int
+    bounds: Bounds = ()
 
 
 class FooterCache:
@@ -64,17 +69,41 @@ class FooterCache:
         return {key[1]: footer for key, footer in found.items() if footer is not None}
 
 
+class SchemaPool:
+    """One shared object per distinct schema (without metadata) across all footers.
+
+    ``read_metadata`` builds a new Arrow schema per file, about 4 KiB of native memory
+    each with the heap's fragmentation: a table of 10,000 same-schema files would keep
+    10,000 copies of one schema.
+    """
+
+    def __init__(self, max_entries: int = _MAX_SCHEMAS) -> None:
+        self._schemas: LruCache[pa.Schema, pa.Schema] = LruCache(max_entries)
+
+    def shared(self, schema: pa.Schema) -> pa.Schema:
+        """The pooled schema equal to ``schema`` without its metadata (pooled if new)."""
+        if schema.metadata:
+            schema = schema.remove_metadata()
+        pooled = self._schemas.get(schema)
+        if pooled is None:
+            self._schemas.put(schema, schema)
+            return schema
+        return pooled
+
+
 def schema_groups(footers: Mapping[str, Footer]) -> tuple[tuple[str, ...], ...]:
     """The files grouped by identical schema, groups in order of their first file."""
     groups: dict[pa.Schema, list[str]] = {}
     for path, footer in footers.items():
-        groups.setdefault(footer.schema.remove_metadata(), []).append(path)
+        groups.setdefault(footer.schema, []).append(path)
     return tuple(tuple(paths) for paths in groups.values())
 
 
 def _read_footer(fs: fsspec.AbstractFileSystem, path: str) -> Footer:
     metadata = pq.read_metadata(path, filesystem=fs)
-    return Footer(metadata.schema.to_arrow_schema(), metadata.num_rows)
+    schema = SCHEMAS.shared(metadata.schema.to_arrow_schema())
+    return Footer(schema, metadata.num_rows, file_bounds(metadata, schema))
 
 
+SCHEMAS = SchemaPool()
 FOOTERS = FooterCache()

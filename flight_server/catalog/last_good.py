@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TypeVar
 
 from flight_server.catalog.model import Dataset, DerivedSchema, SkippedDataset, Snapshot
 
 log = logging.getLogger(__name__)
+
+_Kept = TypeVar("_Kept", Dataset, DerivedSchema)
 
 
 def keep_last_good(current: Snapshot, previous: Snapshot) -> Snapshot:
@@ -25,9 +28,9 @@ def keep_last_good(current: Snapshot, previous: Snapshot) -> Snapshot:
     skipped: list[SkippedDataset] = []
     for entry in current.skipped:
         if (dataset := datasets.get(_skipped_key(entry))) is not None:
-            kept.append(replace(dataset, stale=entry.reason))
+            kept.append(_stale(dataset, entry.reason))
         elif entry.project_id is None and (schema := derived.get((entry.catalog, entry.name))):
-            kept_derived.append(replace(schema, stale=entry.reason))
+            kept_derived.append(_stale(schema, entry.reason))
         else:
             skipped.append(entry)
             continue
@@ -39,7 +42,13 @@ def keep_last_good(current: Snapshot, previous: Snapshot) -> Snapshot:
 
 def stale_projects(previous: Snapshot, reason: str) -> Snapshot:
     """Every Flywheel dataset of ``previous``, stale: the site itself could not be listed."""
-    return Snapshot(tuple(replace(d, stale=reason) for d in previous.datasets if d.project_id))
+    return Snapshot(tuple(_stale(d, reason) for d in previous.datasets if d.project_id))
+
+
+def _stale(kept: _Kept, reason: str) -> _Kept:
+    """``kept`` marked stale; the same object when it already was, for the same reason, so
+    a refresh that changes nothing is seen to change nothing."""
+    return kept if kept.stale == reason else replace(kept, stale=reason)
 
 
 def _dataset_key(dataset: Dataset) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """Read a dataset root in any of the three Flywheel layouts into ``Version`` objects.
 
 The whole root is listed once (a single flat listing on object stores) and parsed in
-memory; only descriptions and schema files are then fetched, in one batch.
+memory; only descriptions and schema files are then fetched, in one batch, and only for
+version folders whose listing changed since the last refresh (``reuse.LoadMemo``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import fsspec
 from flight_server.catalog.footers import FOOTERS, Footer, schema_groups
 from flight_server.catalog.isolation import Skip, isolated
 from flight_server.catalog.model import DataFile, Table, Version
+from flight_server.catalog.reuse import LoadMemo, change_marker, listing_digest
 from flight_server.catalog.timestamps import parse_created
 from flight_server.storage.secrets import redact
 
@@ -42,53 +44,75 @@ class _VersionFolder:
     schema_files: dict[str, str] = field(default_factory=dict)
     data_files: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
     hive_tables: set[str] = field(default_factory=set)
+    #: Every file of the folder as ``(path inside it, size, change marker)``.
+    listing: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def description(self) -> str:
+        """The path of the folder's ``dataset_description.json``."""
+        return f"{self.path}/{'/'.join(_DESCRIPTION)}"
 
 
-def read_versions(fs: fsspec.AbstractFileSystem, root: str) -> tuple[list[Version], list[str]]:
+def read_versions(
+    fs: fsspec.AbstractFileSystem, root: str, memo: LoadMemo | None = None
+) -> tuple[list[Version], list[str]]:
     """The valid versions under ``root``, oldest first, and what was left out and why.
 
     Each version and each table is loaded behind its own boundary: a broken description,
     an unreadable file or anything else unexpected leaves out that version or table only.
+    A version folder listed as ``memo``'s last refresh saw it is not read again.
     """
     root = root.rstrip("/") or "/"
+    memo = LoadMemo() if memo is None else memo
     folders = _scan(fs, root)
     if not folders:
         raise LayoutError(f"no dataset version found under {root}")
-    descriptions = _fetch_json(fs, [f"{f.path}/{'/'.join(_DESCRIPTION)}" for f in folders])
-    schema_paths = [p for f in folders for p in f.schema_files.values()]
-    schemas = _fetch_json(fs, schema_paths)
+    kind = type(fs).__name__
+    digests = {f.path: listing_digest(f.listing) for f in folders}
+    kept = {
+        f.path: version
+        for f in folders
+        if (version := memo.version((kind, f.path), digests[f.path])) is not None
+    }
+    fresh = [f for f in folders if f.path not in kept]
+    descriptions = _fetch_json(fs, [f.description for f in fresh])
+    schemas = _fetch_json(fs, [p for f in fresh for p in f.schema_files.values()])
 
     problems: list[str] = []
     by_id: dict[str, Version] = {}
+    # A legacy latest/ (or versions/latest/) folder holds the current version, even when
+    # undated or also copied to versions/{id}/; only a version dated after it is newer.
+    current: set[str] = set()
     for folder in sorted(folders, key=lambda f: f.is_latest_folder):
-        where = _relative(root, folder.path)
-        description = descriptions.get(f"{folder.path}/{'/'.join(_DESCRIPTION)}")
-        if not isinstance(description, dict):
-            problems.append(f"{where}: unreadable dataset_description.json ({description})")
-            continue
-        built = isolated(
-            "version",
-            folder.path,
-            lambda folder=folder, description=description: _build_version(
-                fs, folder, description, schemas
-            ),
-        )
-        if isinstance(built, Skip):
-            problems.append(f"{where}: {built.reason}")
-            continue
-        version, table_problems = built
-        problems += [f"{where}: {problem}" for problem in table_problems]
+        version = kept.get(folder.path)
+        if version is None:
+            where = _relative(root, folder.path)
+            description = descriptions.get(folder.description)
+            if not isinstance(description, dict):
+                problems.append(f"{where}: unreadable dataset_description.json ({description})")
+                continue
+            if folder.path.endswith("/latest"):
+                current.add(str(description.get("version") or "latest"))
+            built = isolated(
+                "version",
+                folder.path,
+                lambda folder=folder, description=description: _build_version(
+                    fs, folder, description, schemas
+                ),
+            )
+            if isinstance(built, Skip):
+                problems.append(f"{where}: {built.reason}")
+                continue
+            version, table_problems = built
+            problems += [f"{where}: {problem}" for problem in table_problems]
+            if not table_problems:
+                memo.keep_version((kind, folder.path), digests[folder.path], version)
+        elif folder.path.endswith("/latest"):
+            current.add(version.id)
         # Legacy layouts may hold the same version both in latest/ and versions/{id}/.
         by_id.setdefault(version.id, version)
     if not by_id:
         raise LayoutError(f"no valid dataset version under {root}: {'; '.join(problems)}")
-    # A legacy latest/ (or versions/latest/) folder holds the current version, even when
-    # undated or also copied to versions/{id}/; only a version dated after it is newer.
-    current = {
-        str(d.get("version") or "latest")
-        for path, d in descriptions.items()
-        if isinstance(d, dict) and path.endswith(f"/latest/{'/'.join(_DESCRIPTION)}")
-    }
     ordered = sorted(
         by_id.values(),
         key=lambda v: (v.created or (_NEWEST if v.id in current else _OLDEST), v.id in current),
@@ -111,19 +135,21 @@ def _scan(fs: fsspec.AbstractFileSystem, root: str) -> list[_VersionFolder]:
         raise LayoutError(f"dataset root {root} does not exist") from None
     prefix_len = len(root.rstrip("/")) + 1
     relative = [
-        (path[prefix_len:].split("/"), int(info.get("size") or 0))
+        (path[prefix_len:].split("/"), int(info.get("size") or 0), change_marker(info))
         for path, info in listing.items()
         if path.startswith(root)
     ]
     folders: dict[tuple[str, ...], _VersionFolder] = {}
-    for parts, _size in relative:
+    for parts, _size, _marker in relative:
         key = _version_key(parts)
         if key and parts[len(key) :] == list(_DESCRIPTION):
             folders[key] = _VersionFolder(f"{root}/{'/'.join(key)}", key == ("latest",))
-    for parts, size in relative:
+    for parts, size, marker in relative:
         key = _version_key(parts)
         if key in folders:
-            _classify(folders[key], parts[len(key) :], f"{root}/{'/'.join(parts)}", size)
+            inner = parts[len(key) :]
+            folders[key].listing.append(("/".join(inner), size, marker))
+            _classify(folders[key], inner, f"{root}/{'/'.join(parts)}", size)
     return list(folders.values())
 
 
@@ -253,7 +279,9 @@ def _build_table(
                     column_remarks[column] = text
     remarks = schema.get("description") or described.get("description")
     groups = tuple(
-        tuple(DataFile(path, sizes[path], footers[path].rows) for path in group)
+        tuple(
+            DataFile(path, sizes[path], footers[path].rows, footers[path].bounds) for path in group
+        )
         for group in schema_groups(footers)
     )
     return Table(

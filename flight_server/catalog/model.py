@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 
 import fsspec
 
 from flight_server.storage import Location
 
+#: A column's least and greatest value in one file, as pyarrow reads them.
+Bound = int | str | date | datetime
+Bounds = tuple[tuple[str, Bound, Bound], ...]
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class DataFile:
-    """One parquet file: its size from the listing, its rows from its footer (read once)."""
+    """One parquet file: its size from the listing, its rows from its footer (read once).
+
+    Slotted: a site holds one per file it serves, and a ``__dict__`` would double its size.
+    """
 
     path: str
     bytes: int
     rows: int
+    #: ``(column, min, max)`` from the footer's statistics, for the columns lookups filter
+    #: on (see ``footers.BOUNDED_COLUMNS``): the engine skips files they rule out.
+    bounds: Bounds = ()
 
 
 @dataclass(frozen=True)

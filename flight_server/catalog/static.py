@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
 from flight_server.catalog.layout import read_versions
 from flight_server.catalog.model import Dataset, SkippedDataset, Snapshot
+from flight_server.catalog.reuse import LoadMemo
 from flight_server.config import DatasetSettings
 from flight_server.storage import Location, open_location, parse_location
 from flight_server.storage.base import DEFAULT_LIMITS, CallLimits
@@ -22,14 +23,18 @@ def load_static(
     default_catalog: str,
     limits: CallLimits = DEFAULT_LIMITS,
     timeout: float = DEFAULT_LOAD_SECONDS,
+    memo: LoadMemo | None = None,
 ) -> Snapshot:
-    """Open every configured dataset, each on its own; one that fails is skipped with why."""
+    """Open every configured dataset, each on its own; one that fails is skipped with why.
+
+    With ``memo``, what the last refresh built is reused where listings are unchanged.
+    """
     entries = list(entries)
     catalogs = [entry.catalog or default_catalog for entry in entries]
     outcomes = run_units(
         "dataset",
         [
-            (f"{catalog}.{entry.name}", lambda e=entry, c=catalog: _open_entry(e, c, limits))
+            (f"{catalog}.{entry.name}", lambda e=entry, c=catalog: _open_entry(e, c, limits, memo))
             for entry, catalog in zip(entries, catalogs, strict=True)
         ],
         concurrency=LOAD_CONCURRENCY,
@@ -46,10 +51,12 @@ def load_static(
     return Snapshot(tuple(datasets), tuple(skipped))
 
 
-def _open_entry(entry: DatasetSettings, catalog: str, limits: CallLimits) -> Dataset:
+def _open_entry(
+    entry: DatasetSettings, catalog: str, limits: CallLimits, memo: LoadMemo | None
+) -> Dataset:
     options = {key: secret.get_secret_value() for key, secret in entry.options.items()}
     location = _absolute(parse_location(entry.location, options))
-    return open_dataset(catalog, entry.name, location, limits=limits)
+    return open_dataset(catalog, entry.name, location, limits=limits, memo=memo)
 
 
 def open_dataset(
@@ -58,13 +65,18 @@ def open_dataset(
     location: Location,
     project_id: str | None = None,
     limits: CallLimits = DEFAULT_LIMITS,
+    memo: LoadMemo | None = None,
 ) -> Dataset:
-    """Open the location's filesystem and read every valid version under its root."""
+    """Open the location's filesystem and read every valid version under its root.
+
+    With ``memo``, an unchanged dataset comes back as the object the last refresh built.
+    """
     filesystem = open_location(location, limits)
-    versions, problems = read_versions(filesystem, location.root)
-    return Dataset(
+    versions, problems = read_versions(filesystem, location.root, memo)
+    built = Dataset(
         catalog, name, location, filesystem, tuple(versions), project_id, tuple(problems)
     )
+    return memo.dataset(built) if memo is not None else built
 
 
 def _absolute(location: Location) -> Location:

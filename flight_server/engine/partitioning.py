@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -120,18 +122,11 @@ def hive_conditions(statement: Tree, hive_columns: frozenset[str]) -> list[Tree]
     Such a term has one value for all rows of a partition, so a partition where it is not
     true holds no row of the result.
     """
-    source = statement["node"]["from_table"]
-    alias = fold(str(source.get("alias") or source.get("table_name") or ""))
-    terms, found = [statement["node"].get("where_clause")], []
-    while terms:
-        term = terms.pop()
-        if not isinstance(term, dict):
-            continue
-        if term.get("type") == "CONJUNCTION_AND":
-            terms.extend(term.get("children") or [])
-            continue
+    alias = _alias(statement)
+    found = []
+    for term in _and_terms(statement):
         columns = [v for v in _objects(term) if v.get("class") == "COLUMN_REF"]
-        if columns and all(_names_hive_column(c, alias, hive_columns) for c in columns):
+        if columns and all(_column_named(c, alias) in hive_columns for c in columns):
             found.append(term)
     return found
 
@@ -158,8 +153,156 @@ def conditions_query(statement: Tree, conditions: list[Tree], table: Tree) -> st
     return json.dumps({"error": False, "statements": [query]})
 
 
-def _names_hive_column(column: Tree, alias: str, hive_columns: frozenset[str]) -> bool:
+#: DuckDB types whose values, as pyarrow reads them from parquet statistics (``int``,
+#: ``str``, ``date``, ``datetime``), Python orders exactly as DuckDB does (strings by code
+#: point, which is UTF-8 byte order; timestamps with a zone by instant).
+INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+)
+BOUNDED_TYPES = INTEGER_TYPES | {"VARCHAR", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"}
+
+# An integer literal's text, as ``int`` reads it.
+_INTEGER = re.compile(r"-?[0-9]+")
+# ``literal op column`` read as ``column op literal``.
+_MIRRORED = {
+    "COMPARE_EQUAL": "COMPARE_EQUAL",
+    "COMPARE_LESSTHAN": "COMPARE_GREATERTHAN",
+    "COMPARE_LESSTHANOREQUALTO": "COMPARE_GREATERTHANOREQUALTO",
+    "COMPARE_GREATERTHAN": "COMPARE_LESSTHAN",
+    "COMPARE_GREATERTHANOREQUALTO": "COMPARE_LESSTHANOREQUALTO",
+}
+
+
+@dataclass(frozen=True)
+class RangeTerm:
+    """A top-level AND term of the WHERE clause that a file's min and max can rule out:
+    ``column op literal`` (op one of ``=, <, <=, >, >=``, as ``COMPARE_*``), ``column IN
+    (literals)`` (``COMPARE_IN``) or ``column BETWEEN low AND high`` (``COMPARE_BETWEEN``).
+
+    ``literals`` are ``(kind, text)`` as DuckDB parsed them: ``STRING`` ones DuckDB casts to
+    the column's type before comparing, ``INTEGER`` ones (for integer columns only) it
+    compares exactly; so comparing the cast values with a file's bounds is DuckDB's own
+    comparison.
+    """
+
+    column: str
+    comparison: str
+    literals: tuple[tuple[str, str], ...]
+
+
+def range_terms(statement: Tree, column_types: Mapping[str, str]) -> list[RangeTerm]:
+    """The WHERE clause's top-level AND terms on columns of ``column_types`` (folded name
+    to DuckDB type) that per-file bounds can rule out.
+
+    Anything else is left to DuckDB: a function, cast or collation of the column, NOT, OR,
+    other literals (NULL, decimals, casts), other types. A row of the result satisfies every
+    AND term, so a file where one of them holds for no value between its min and max holds
+    no row of the result.
+    """
+    alias = _alias(statement)
+    found = []
+    for term in _and_terms(statement):
+        kind = term.get("type")
+        if kind in _MIRRORED:
+            left, right = term.get("left") or {}, term.get("right") or {}
+            if left.get("class") != "COLUMN_REF":
+                left, right, kind = right, left, _MIRRORED[str(kind)]
+            column, operands = left, [right]
+        elif kind == "COMPARE_IN":
+            column, *operands = term.get("children") or [{}]
+        elif kind == "COMPARE_BETWEEN":
+            column, operands = term.get("input") or {}, [term.get("lower"), term.get("upper")]
+        else:
+            continue
+        name = _column_named(column, alias) if column.get("class") == "COLUMN_REF" else None
+        type_name = column_types.get(name or "")
+        literals = [_literal(operand, type_name) for operand in operands]
+        if name and type_name in BOUNDED_TYPES and literals and None not in literals:
+            found.append(RangeTerm(name, str(kind), tuple(filter(None, literals))))
+    return found
+
+
+#: Whether some value from ``low`` to ``high`` satisfies a term, by its comparison, given
+#: its literals' values (in the column's type, of the bounds' kind).
+_HOLDS: dict[str, Callable[[Any, Any, Sequence[Any]], bool]] = {
+    "COMPARE_EQUAL": lambda low, high, values: low <= values[0] <= high,
+    "COMPARE_IN": lambda low, high, values: any(low <= value <= high for value in values),
+    "COMPARE_LESSTHAN": lambda low, high, values: low < values[0],
+    "COMPARE_LESSTHANOREQUALTO": lambda low, high, values: low <= values[0],
+    "COMPARE_GREATERTHAN": lambda low, high, values: high > values[0],
+    "COMPARE_GREATERTHANOREQUALTO": lambda low, high, values: high >= values[0],
+    "COMPARE_BETWEEN": lambda low, high, values: high >= values[0] and low <= values[1],
+}
+#: The kinds of values Python orders as DuckDB orders their column's values, by the type
+#: pyarrow and DuckDB give them as (``datetime`` apart: naive and aware ones differ).
+_ORDER_KINDS: dict[type, str] = {int: "int", str: "str", date: "date"}
+
+
+def bounds_test(
+    term: RangeTerm, values: Sequence[object]
+) -> Callable[[object, object], bool] | None:
+    """A test of a file's ``(min, max)`` of the term's column: False only when no value
+    between them satisfies ``term``, whose literals are ``values`` in the column's type.
+
+    Bounds of another kind than the values (a file whose column has another type) pass;
+    None when the values are not all of one kind Python orders as DuckDB does. Called once
+    per file of a table: the checks it can make once are made here.
+    """
+    kind = _order_kind(values[0])
+    if kind is None or any(_order_kind(value) != kind for value in values):
+        return None
+    holds = _HOLDS[term.comparison]
+
+    def may_hold(low: object, high: object) -> bool:
+        # A file's min and max of a column are of one type (``catalog.bounds``).
+        return _order_kind(low) != kind or holds(low, high, values)
+
+    return may_hold
+
+
+def _order_kind(value: object) -> str | None:
+    """Which values Python orders as DuckDB orders them, together (None: none)."""
+    if type(value) is datetime:
+        return "naive" if value.tzinfo is None else "aware"
+    return _ORDER_KINDS.get(type(value))
+
+
+def _literal(operand: Any, type_name: str | None) -> tuple[str, str] | None:
+    """A plain literal that DuckDB compares with a column of ``type_name`` in that type."""
+    if not isinstance(operand, dict) or operand.get("class") != "CONSTANT":
+        return None
+    literal = operand.get("literal") or {}
+    kind, text = literal.get("kind"), literal.get("text")
+    integer = kind == "INTEGER" and type_name in INTEGER_TYPES
+    if not isinstance(text, str) or not (
+        kind == "STRING" or (integer and _INTEGER.fullmatch(text))
+    ):
+        return None
+    return str(kind), text
+
+
+def _and_terms(statement: Tree) -> Iterator[Tree]:
+    """The WHERE clause's top-level AND terms (each must hold for a row of the result)."""
+    terms = [statement["node"].get("where_clause")]
+    while terms:
+        term = terms.pop()
+        if not isinstance(term, dict):
+            continue
+        if term.get("type") == "CONJUNCTION_AND":
+            terms.extend(term.get("children") or [])
+        else:
+            yield term
+
+
+def _alias(statement: Tree) -> str:
+    """The name the query gives its one table, folded."""
+    source = statement["node"]["from_table"]
+    return fold(str(source.get("alias") or source.get("table_name") or ""))
+
+
+def _column_named(column: Tree, alias: str) -> str | None:
+    """The folded column a COLUMN_REF names, written plain or after the table's name."""
     names = [fold(str(name)) for name in column.get("column_names") or []]
     if len(names) == 2 and names[0] == alias:
         names = names[1:]
-    return len(names) == 1 and names[0] in hive_columns
+    return names[0] if len(names) == 1 else None

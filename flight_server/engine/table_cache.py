@@ -184,6 +184,13 @@ class TableCache:
                     del self._copies[identity]
             self._state.notify_all()
 
+    def forget_failures(self) -> None:
+        """Copies that failed may be tried again, as after a publish: the catalog was read
+        again, so a passing storage fault is not remembered for good."""
+        with self._state:
+            for identity in self._in(_State.FAILED):
+                del self._copies[identity]
+
     def touch(self, keys: Iterable[TableKey]) -> None:
         """Note that a query reads these (case-folded) views: keep or queue their copies."""
         with self._state:

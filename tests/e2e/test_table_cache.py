@@ -180,6 +180,9 @@ def test_a_failed_copy_is_logged_once_and_retried_after_a_refresh(
     runtime.refresh()
     engine = runtime.engine
     try:
+        # Views are made on first use: plan once while the files are there (planning
+        # queues no copy), so that the queries below fail reading, after queueing one.
+        engine.plan("FROM local.proj1.subjects", QueryContext())
         shutil.move(dataset.root, tmp_path / "moved")
         for _ in range(2):  # both queries fail on the missing files; one copy is tried
             with pytest.raises(QueryError):

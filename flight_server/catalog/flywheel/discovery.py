@@ -8,6 +8,7 @@ from typing import Any
 from flight_server.catalog.flywheel.roots import RootAllowlist
 from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
 from flight_server.catalog.model import Dataset, SkippedDataset, Snapshot
+from flight_server.catalog.reuse import LoadMemo
 from flight_server.catalog.static import DEFAULT_LOAD_SECONDS, open_dataset
 from flight_server.config import ENVIRONMENT_ROOTS
 from flight_server.flywheel.client import FlywheelClient
@@ -19,11 +20,13 @@ from flight_server.storage.secrets import redact
 
 @dataclass(frozen=True)
 class DiscoveryPolicy:
-    """How discovery may reach storage: call bounds, a deadline per project, allowed roots."""
+    """How discovery may reach storage: call bounds, a deadline per project, allowed roots,
+    and what the last refresh built (reused where a project's listing is unchanged)."""
 
     limits: CallLimits = DEFAULT_LIMITS
     timeout: float = DEFAULT_LOAD_SECONDS
     roots: RootAllowlist = field(default_factory=lambda: RootAllowlist(None))
+    memo: LoadMemo | None = None
 
 
 def discover(
@@ -67,7 +70,7 @@ def _open_project(
     if not isinstance(info, dict):
         raise StorageError("info.dataset is not an object")
     location = _location(client, info, policy.roots)
-    return open_dataset(group, label, location, _id(project), policy.limits)
+    return open_dataset(group, label, location, _id(project), policy.limits, policy.memo)
 
 
 def _location(client: FlywheelClient, info: dict[str, Any], roots: RootAllowlist) -> Location:
