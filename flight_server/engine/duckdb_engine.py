@@ -569,12 +569,22 @@ class Engine:
         Tables of few files, queries that may not run in parts (``partitioning``) and
         tables the table cache holds are left whole without further work. Pruning never
         fails a query: whatever it cannot decide, DuckDB reads every file for.
+
+        A bare ``count(*)`` of the table is answered from the row counts the catalog read
+        from the footers, which DuckDB would open every file to add up again (0.7 s for
+        10,000 files).
         """
         served = self._file_tables.get(reads[0]) if len(reads) == 1 else None
         if served is None or len(served.table.files) < _MIN_FILES_TO_PRUNE:
             return sql
         if self._table_cache and self._table_cache.holds(reads[0]):
             return sql  # its copy answers whole, faster than any files
+        parsed = self._parsed(cursor, sql)
+        names = partitioning.counted_names(parsed) if parsed is not None else None
+        if names is not None:
+            rows = sum(served.table.file_rows.values())
+            counts = (f"CAST({rows} AS BIGINT) AS {quote_ident(name)}" for name in names)
+            return f"SELECT {', '.join(counts)}"
         tree, _readable = self._part_shape(cursor, sql, reads)
         if tree is None or tree["node"].get("where_clause") is None:
             return sql  # nothing to prune by (``table_plan``'s own query among them)
@@ -779,13 +789,16 @@ class Engine:
         """``sql``'s parse tree and its one file-backed table, if it may run in parts."""
         if len(reads) != 1 or reads[0] not in self._file_rows:
             return None, None
-        if len(sql) > MAX_CACHED_SQL:
-            tree = partitioning.parse(cursor, sql)
-        else:
-            tree = self._part_trees.get_or_make(sql, lambda: partitioning.parse(cursor, sql))
+        tree = self._parsed(cursor, sql)
         if tree is None or partitioning.scanned_table(tree, self._not_row_wise) is None:
             return None, None
         return tree, reads[0]
+
+    def _parsed(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> partitioning.Tree | None:
+        """``sql``'s parse tree (``partitioning.parse``), kept per text unless very long."""
+        if len(sql) > MAX_CACHED_SQL:
+            return partitioning.parse(cursor, sql)
+        return self._part_trees.get_or_make(sql, lambda: partitioning.parse(cursor, sql))
 
     def _part_scan(
         self, key: tuple[str, ...], dataset: Dataset, table: Table, files: Collection[str]

@@ -60,6 +60,54 @@ def parse(connection: duckdb.DuckDBPyConnection, sql: str) -> Tree | None:
 
 def scanned_table(statement: Tree, excluded: frozenset[str]) -> Tree | None:
     """The BASE_TABLE node of a query that is a row-wise scan of one table, else None."""
+    source = _one_table_select(statement)
+    if source is None:
+        return None
+    node = statement["node"]
+    for key in ("select_list", "where_clause"):
+        for value in _objects(node.get(key)):
+            if value.get("class") in _WHOLE_QUERY_CLASSES or value.get("type") == "SELECT_NODE":
+                return None
+            if value.get("class") == "FUNCTION" and fold(str(value["function_name"])) in excluded:
+                return None
+            # A column named through its schema (``proj1.files.id``) would not bind once
+            # the table is a subquery named by its alias.
+            if value.get("class") == "COLUMN_REF" and len(value.get("column_names", ())) > 2:
+                return None
+    return source
+
+
+def counted_names(statement: Tree) -> list[str] | None:
+    """The result's column names if the query is only ``count(*)`` of one whole table
+    (``SELECT count(*) [AS n], ... FROM t``: no WHERE, grouping or modifiers), else None.
+
+    DuckDB names an unaliased ``count(*)`` ``count_star()``; its type is BIGINT.
+    """
+    if _one_table_select(statement) is None:
+        return None
+    node = statement["node"]
+    names = []
+    for item in node.get("select_list") or [None]:
+        if not (
+            isinstance(item, dict)
+            and item.get("class") == "FUNCTION"
+            and item.get("function_name") == "count_star"
+            and not item.get("arguments")
+            and not item.get("catalog")
+            and not item.get("schema")
+            and item.get("filter") is None
+            and not item.get("distinct")
+            and not (item.get("order_bys") or {}).get("orders")
+            and not item.get("export_state")
+        ):
+            return None
+        names.append(str(item.get("alias") or "count_star()"))
+    return names if node.get("where_clause") is None else None
+
+
+def _one_table_select(statement: Tree) -> Tree | None:
+    """The BASE_TABLE node of a plain SELECT from one table (no CTE, grouping, HAVING,
+    QUALIFY, sample, modifier or parameter), else None."""
     node = statement.get("node") or {}
     source = node.get("from_table") or {}
     if (
@@ -76,16 +124,6 @@ def scanned_table(statement: Tree, excluded: frozenset[str]) -> Tree | None:
         or source.get("at_clause") is not None
     ):
         return None
-    for key in ("select_list", "where_clause"):
-        for value in _objects(node.get(key)):
-            if value.get("class") in _WHOLE_QUERY_CLASSES or value.get("type") == "SELECT_NODE":
-                return None
-            if value.get("class") == "FUNCTION" and fold(str(value["function_name"])) in excluded:
-                return None
-            # A column named through its schema (``proj1.files.id``) would not bind once
-            # the table is a subquery named by its alias.
-            if value.get("class") == "COLUMN_REF" and len(value.get("column_names", ())) > 2:
-                return None
     return source
 
 
