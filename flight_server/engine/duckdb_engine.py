@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import duckdb
 import pyarrow as pa
@@ -179,6 +180,7 @@ class Engine:
         self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(1024)
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
+        self._rewrites: LruCache[tuple[str, int], tuple[ServedTable, str]] = LruCache(1024)
         self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
         # The published tables that read files of their own (derived tables do not), with
         # their rows.
@@ -481,7 +483,8 @@ class Engine:
         key = None
         if self._results and len(sql) <= MAX_CACHED_SQL:
             defaults = (context.default_catalog, context.default_schema)
-            key = self._results.key(cursor, sql, defaults, rows, reads)
+            parsed = partial(self._parsed, cursor, sql)
+            key = self._results.key(parsed, sql, defaults, rows, reads)
         if key is not None and (result := self._results.get(key)) is not None:
             cursor.close()
             return self._watch(sql, Execution.replaying(result, _names(reads)))
@@ -576,6 +579,25 @@ class Engine:
             return sql
         if self._table_cache and self._table_cache.holds(reads[0]):
             return sql  # its copy answers whole, faster than any files
+        # Planning (GetFlightInfo) and running (DoGet) a statement ask alike: rewrite once
+        # per text and published table. The entry holds its table, so a new publish (new
+        # table objects) never meets an old rewrite, and ``id`` is not reused meanwhile.
+        found = self._rewrites.get((sql, id(served)))
+        if found is not None and found[0] is served:
+            return found[1]
+        rewritten = self._rewritten(cursor, sql, reads, served)
+        if len(sql) <= MAX_CACHED_SQL and len(rewritten) <= MAX_CACHED_SQL:
+            self._rewrites.put((sql, id(served)), (served, rewritten))
+        return rewritten
+
+    def _rewritten(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        sql: str,
+        reads: Sequence[TableKey],
+        served: ServedTable,
+    ) -> str:
+        """``_pruned``'s answer for a table of enough files that no copy holds."""
         parsed = self._parsed(cursor, sql)
         names = partitioning.counted_names(parsed) if parsed is not None else None
         if names is not None:

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import json
 import re
 import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,7 +193,7 @@ class ResultCache:
 
     def key(
         self,
-        cursor: duckdb.DuckDBPyConnection,
+        parsed: Callable[[], dict[str, Any] | None],
         sql: str,
         defaults: tuple[str | None, str | None],
         parameter_rows: Sequence[Sequence[object] | None],
@@ -202,13 +201,15 @@ class ResultCache:
     ) -> ResultKey | None:
         """The key of a query about to run, or None if its result must not be kept.
 
-        ``reads``: the published tables it reads; ``cursor`` parses it (once per text).
+        ``reads``: the published tables it reads; ``parsed`` gives its parse tree (None
+        if DuckDB cannot serialise it), asked once per text: the engine's own parse, so
+        the text is not parsed again here.
         """
         parameters = _parameters_key(parameter_rows)
         if parameters is None:
             return None
         text = normalised(sql)
-        if not self._cacheable.get_or_make(text, lambda: self._is_stable(cursor, text)):
+        if not self._cacheable.get_or_make(text, lambda: self._is_stable(parsed())):
             return None
         with self._lock:
             if self._publishing:
@@ -222,14 +223,9 @@ class ResultCache:
             tables.append((table, identity))
         return ResultKey(text, *defaults, parameters, tuple(tables), generation)
 
-    def _is_stable(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> bool:
-        """Whether ``sql`` calls no volatile function and samples no rows."""
-        try:
-            rows = cursor.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
-        except duckdb.Error:
-            return False
-        tree = json.loads(rows[0][0]) if rows else {"error": True}
-        if tree.get("error"):
+    def _is_stable(self, tree: dict[str, Any] | None) -> bool:
+        """Whether the statement of ``tree`` calls no volatile function and samples no rows."""
+        if tree is None:
             return False
         stack: list[Any] = [tree]
         while stack:

@@ -24,6 +24,8 @@ import pytest
 
 from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import write_scan_table
+from flight_server.engine import QueryContext
+from flight_server.runtime import Runtime
 from tests.support import running_server
 
 #: Files of the table and rows of each: file ``f`` holds ``n`` from ``10 f`` to ``10 f + 9``.
@@ -209,3 +211,32 @@ def test_lookups_read_only_files_that_may_match(
 def test_queries_bounds_cannot_decide_read_every_file(deleted: Deleted, sql: str) -> None:
     with pytest.raises(adbc_driver_manager.Error, match="a data file is gone"):
         _query(deleted.whole, sql)
+
+
+def test_a_new_publish_never_meets_an_earlier_rewrite(tmp_path: Path) -> None:
+    """A lookup's pruned statement is kept for its text and published table; once a
+    refresh publishes the table anew (here: a file gone), the lookup is pruned afresh."""
+    files = _write(tmp_path / "lookups")
+    runtime = Runtime(_settings(files[0].parents[4], engine={"result_cache_bytes": 0}))
+    runtime.refresh()
+    lookup = f"SELECT n FROM {TABLE} WHERE id = 'k0055'"  # file 5 only
+    try:
+        assert _run(runtime, lookup).to_pylist() == [{"n": 55}]
+        files[5].unlink()
+        runtime.refresh()
+        # An earlier rewrite would still scan file 5 and fail on it: the new one reads none.
+        assert _run(runtime, lookup).num_rows == 0
+    finally:
+        runtime.stop()
+
+
+def _run(runtime: Runtime, sql: str) -> pa.Table:
+    execution = runtime.engine.start(sql, QueryContext())
+    try:
+        schema = execution.open()
+        batches = []
+        while (batch := execution.next_batch()) is not None:
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema)
+    finally:
+        execution.close()

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from flight_server.engine import ErrorKind, Execution, QueryError, result_cache
+from flight_server.engine import ErrorKind, Execution, QueryError, partitioning, result_cache
 from flight_server.engine.guard import table_key
 from flight_server.engine.result_cache import ResultCache, ResultKey, volatile_functions
 from tests.unit.clock import Clock
@@ -64,7 +64,8 @@ def key_of(
     rows: list | None = None,
     reads: tuple = (SESSIONS,),
 ) -> ResultKey | None:
-    return made.key(connection.cursor(), sql, DEFAULTS, rows or NO_PARAMETERS, reads)
+    parsed = functools.partial(partitioning.parse, connection.cursor(), sql)
+    return made.key(parsed, sql, DEFAULTS, rows or NO_PARAMETERS, reads)
 
 
 def run(
