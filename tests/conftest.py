@@ -9,6 +9,7 @@ import pytest
 
 from flight_server.config import AuthSettings, DatasetSettings, Settings, StaticTokenSettings
 from flight_server.demo import GeneratedDataset, write_dataset
+from flight_server.runtime import Runtime
 from tests.support import running_server
 
 # Real storage emulators and the fake Flywheel API, as session fixtures.
@@ -33,6 +34,22 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedDatas
         layout: write_dataset(str(base / layout), layout=layout, subjects=8, versions=2, seed=7)
         for layout in ("legacy_a", "legacy_b")
     }
+
+
+@pytest.fixture(scope="session")
+def with_hidden(demo: GeneratedDataset, tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    """A runtime (no server) serving the demo as ``local.proj1`` and another dataset as
+    ``other.proj2``: the guard and lockdown tests' caller may read the first only."""
+    hidden = write_dataset(str(tmp_path_factory.mktemp("hidden") / "proj2"), subjects=4, seed=3)
+    settings = Settings(
+        datasets=[
+            DatasetSettings(name="proj1", location=demo.root),
+            DatasetSettings(name="proj2", location=hidden.root, catalog="other"),
+        ]
+    )
+    runtime = Runtime(settings)
+    runtime.refresh()
+    return runtime
 
 
 @pytest.fixture(scope="session")

@@ -7,38 +7,16 @@ depends on the protocol layer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import duckdb
 import pytest
 
 from flight_server.auth import Caller, Grant
-from flight_server.config import DatasetSettings, Settings
-from flight_server.demo import GeneratedDataset, write_dataset
+from flight_server.demo import GeneratedDataset
 from flight_server.engine import ErrorKind, QueryContext, QueryError
 from flight_server.engine.guard import CATALOG_READING_MACROS
 from flight_server.runtime import Runtime
 
 ALICE = Caller("alice", Grant.parse(["local/proj1"]))
-
-
-@pytest.fixture(scope="module")
-def hidden(tmp_path_factory: pytest.TempPathFactory) -> GeneratedDataset:
-    root = tmp_path_factory.mktemp("hidden") / "proj2"
-    return write_dataset(str(root), subjects=4, versions=1, seed=3)
-
-
-@pytest.fixture(scope="module")
-def runtime(demo: GeneratedDataset, hidden: GeneratedDataset) -> Iterator[Runtime]:
-    settings = Settings(
-        datasets=[
-            DatasetSettings(name="proj1", location=demo.root),
-            DatasetSettings(name="proj2", location=hidden.root, catalog="other"),
-        ]
-    )
-    runtime = Runtime(settings)
-    runtime.refresh()
-    yield runtime
 
 
 def alice(catalog: str | None = "local", schema: str | None = "proj1") -> QueryContext:
@@ -77,15 +55,15 @@ READABLE = [
 
 
 @pytest.mark.parametrize("sql", READABLE)
-def test_readable_queries_plan(runtime: Runtime, sql: str) -> None:
-    runtime.engine.plan(sql, alice())
+def test_readable_queries_plan(with_hidden: Runtime, sql: str) -> None:
+    with_hidden.engine.plan(sql, alice())
 
 
 def test_versions_are_readable_by_their_schema_name(
-    runtime: Runtime, demo: GeneratedDataset
+    with_hidden: Runtime, demo: GeneratedDataset
 ) -> None:
     label = demo.versions[0].label
-    runtime.engine.plan(f'SELECT * FROM local."proj1@{label}".sessions', alice())
+    with_hidden.engine.plan(f'SELECT * FROM local."proj1@{label}".sessions', alice())
 
 
 ESCAPES = [
@@ -168,8 +146,8 @@ ESCAPES = [
 
 
 @pytest.mark.parametrize(("sql", "kind"), ESCAPES)
-def test_every_escape_is_refused(runtime: Runtime, sql: str, kind: ErrorKind) -> None:
-    assert refused(runtime, sql).kind == kind
+def test_every_escape_is_refused(with_hidden: Runtime, sql: str, kind: ErrorKind) -> None:
+    assert refused(with_hidden, sql).kind == kind
 
 
 HIDDEN_SPELLINGS = [
@@ -193,8 +171,8 @@ HIDDEN_SPELLINGS = [
 
 
 @pytest.mark.parametrize("sql", HIDDEN_SPELLINGS)
-def test_hidden_tables_are_unreachable_by_any_spelling(runtime: Runtime, sql: str) -> None:
-    error = refused(runtime, sql)
+def test_hidden_tables_are_unreachable_by_any_spelling(with_hidden: Runtime, sql: str) -> None:
+    error = refused(with_hidden, sql)
     assert error.kind in (ErrorKind.NOT_FOUND, ErrorKind.PERMISSION)
 
 
@@ -209,14 +187,15 @@ def test_hidden_tables_are_unreachable_by_any_spelling(runtime: Runtime, sql: st
         "WITH a AS (SELECT * FROM sessions), sessions AS (SELECT 1) SELECT * FROM a",
     ],
 )
-def test_hidden_default_schema_resolves_nothing(runtime: Runtime, sql: str) -> None:
-    assert refused(runtime, sql, alice("other", "proj2")).kind == ErrorKind.NOT_FOUND
+def test_hidden_default_schema_resolves_nothing(with_hidden: Runtime, sql: str) -> None:
+    assert refused(with_hidden, sql, alice("other", "proj2")).kind == ErrorKind.NOT_FOUND
 
 
-def test_the_owner_of_a_dataset_reads_it(runtime: Runtime) -> None:
+def test_the_owner_of_a_dataset_reads_it(with_hidden: Runtime) -> None:
     owner = QueryContext("other", "proj2", may_read=Caller("bob", Grant.parse(["other/*"])).may_see)
-    runtime.engine.plan("SELECT * FROM sessions", owner)
-    assert refused(runtime, "SELECT * FROM local.proj1.sessions", owner).kind == ErrorKind.NOT_FOUND
+    with_hidden.engine.plan("SELECT * FROM sessions", owner)
+    refusal = refused(with_hidden, "SELECT * FROM local.proj1.sessions", owner)
+    assert refusal.kind == ErrorKind.NOT_FOUND
 
 
 @pytest.fixture(scope="module")
@@ -264,10 +243,10 @@ WALKAROUNDS = [
 
 @pytest.mark.parametrize("template", WALKAROUNDS)
 def test_walkarounds_of_the_guard_are_refused(
-    runtime: Runtime, secret_csv: str, template: str
+    with_hidden: Runtime, secret_csv: str, template: str
 ) -> None:
     sql = template.format(csv=secret_csv, csv_long_s=secret_csv.replace("s", "\u017f"))
-    assert refused(runtime, sql).kind in (ErrorKind.NOT_FOUND, ErrorKind.PERMISSION)
+    assert refused(with_hidden, sql).kind in (ErrorKind.NOT_FOUND, ErrorKind.PERMISSION)
 
 
 def test_every_builtin_macro_that_reads_the_catalog_is_refused() -> None:
@@ -279,42 +258,42 @@ def test_every_builtin_macro_that_reads_the_catalog_is_refused() -> None:
     assert {name for (name,) in rows.fetchall()} <= CATALOG_READING_MACROS
 
 
-def test_recursive_ctes_still_read_their_own_rows(runtime: Runtime) -> None:
+def test_recursive_ctes_still_read_their_own_rows(with_hidden: Runtime) -> None:
     sql = (
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r, subjects"
         " WHERE n < 3) SELECT max(n) AS top FROM r"
     )
-    execution = runtime.engine.start(sql, alice())
+    execution = with_hidden.engine.start(sql, alice())
     try:
         assert execution.next_batch().to_pylist() == [{"top": 3}]
     finally:
         execution.close()
 
 
-def test_hidden_and_missing_tables_get_the_same_answer(runtime: Runtime) -> None:
-    hidden = refused(runtime, "SELECT * FROM other.proj2.sessions")
-    missing = refused(runtime, "SELECT * FROM other.proj9.sessions")
+def test_hidden_and_missing_tables_get_the_same_answer(with_hidden: Runtime) -> None:
+    hidden = refused(with_hidden, "SELECT * FROM other.proj2.sessions")
+    missing = refused(with_hidden, "SELECT * FROM other.proj9.sessions")
     assert (hidden.kind, missing.kind) == (ErrorKind.NOT_FOUND, ErrorKind.NOT_FOUND)
     assert hidden.message.replace("proj2", "proj9") == missing.message
 
 
-def test_errors_suggest_no_names(runtime: Runtime) -> None:
-    error = refused(runtime, "SELECT lenght('abc') FROM sessions")
+def test_errors_suggest_no_names(with_hidden: Runtime) -> None:
+    error = refused(with_hidden, "SELECT lenght('abc') FROM sessions")
     assert error.kind == ErrorKind.INVALID or error.kind == ErrorKind.NOT_FOUND
     assert "Did you mean" not in error.message
 
 
-def test_deep_nesting_is_refused_cleanly(runtime: Runtime) -> None:
+def test_deep_nesting_is_refused_cleanly(with_hidden: Runtime) -> None:
     sql = "SELECT " + "(" * 5000 + "1" + ")" * 5000
-    assert refused(runtime, sql).kind in (ErrorKind.INVALID, ErrorKind.PERMISSION)
+    assert refused(with_hidden, sql).kind in (ErrorKind.INVALID, ErrorKind.PERMISSION)
 
 
-def test_missing_tables_get_hints_from_readable_tables_only(runtime: Runtime) -> None:
-    typo = refused(runtime, "SELECT * FROM local.proj1.sesions")
+def test_missing_tables_get_hints_from_readable_tables_only(with_hidden: Runtime) -> None:
+    typo = refused(with_hidden, "SELECT * FROM local.proj1.sesions")
     assert typo.kind == ErrorKind.NOT_FOUND
     assert "did you mean local.proj1.sessions?" in typo.message
     # proj2's tables are hidden from alice: never suggested, and hidden == missing still.
-    hidden = refused(runtime, "SELECT * FROM other.proj2.sesions")
-    missing = refused(runtime, "SELECT * FROM other.proj9.sesions")
+    hidden = refused(with_hidden, "SELECT * FROM other.proj2.sesions")
+    missing = refused(with_hidden, "SELECT * FROM other.proj9.sesions")
     assert "proj2" not in hidden.message.replace("other.proj2.sesions", "")
     assert hidden.message.replace("proj2", "proj9") == missing.message

@@ -225,20 +225,6 @@ HIDDEN_OR_MISSING = [
 ]
 
 
-@pytest.fixture(scope="module")
-def with_hidden(demo: GeneratedDataset, tmp_path_factory: pytest.TempPathFactory) -> Runtime:
-    hidden = write_dataset(str(tmp_path_factory.mktemp("hidden") / "proj2"), subjects=2, seed=9)
-    settings = Settings(
-        datasets=[
-            DatasetSettings(name="proj1", location=demo.root),
-            DatasetSettings(name="proj2", location=hidden.root, catalog="other"),
-        ]
-    )
-    runtime = Runtime(settings)
-    runtime.refresh()
-    return runtime
-
-
 @pytest.mark.parametrize(("hidden", "missing"), HIDDEN_OR_MISSING)
 def test_type_and_function_names_are_not_oracles(
     with_hidden: Runtime, hidden: str, missing: str
