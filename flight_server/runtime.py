@@ -11,6 +11,7 @@ from flight_server.catalog.flywheel.discovery import DiscoveryPolicy, discover
 from flight_server.catalog.flywheel.roots import RootAllowlist
 from flight_server.catalog.isolation import Skip, describe, isolated
 from flight_server.catalog.last_good import keep_last_good, stale_projects
+from flight_server.catalog.loading import LoadedTables
 from flight_server.catalog.local_roots import configured_local_roots
 from flight_server.catalog.model import Snapshot
 from flight_server.catalog.names import without_clashes
@@ -63,7 +64,7 @@ class Runtime:
         )
         self._allowed_roots = RootAllowlist(settings.flywheel.allowed_roots)
         #: What the last refresh built, so that unchanged datasets are not read again.
-        self._memo = LoadMemo()
+        self._memo = LoadMemo(LoadedTables(settings.limits.loaded_files))
         #: The snapshot last handed to the engine; None before the first refresh.
         self._published: Snapshot | None = None
         #: Why the Flywheel site could not be listed at the last refresh; None when it was.
@@ -108,6 +109,10 @@ class Runtime:
             sum(1 for d in (*snapshot.datasets, *snapshot.derived) if d.stale),
         )
         return snapshot
+
+    def loaded_files(self) -> int:
+        """Files of the tables whose footers are loaded now (``catalog.loading``)."""
+        return self._memo.loaded.held_files()
 
     def _discover(self, client: FlywheelClient, previous: Snapshot, limits: CallLimits) -> Snapshot:
         """The site's projects; if the site cannot be listed, the last good ones, stale."""

@@ -179,7 +179,7 @@ def _open(
 def _columns(dataset: Dataset, table: Table) -> set[str]:
     """A table's column names: one footer per group of same-schema files, plus partitions."""
     columns: set[str] = set()
-    for group in table.file_groups:
+    for group in table.loaded.file_groups:
         columns |= set(pq.read_schema(group[0], filesystem=dataset.filesystem).names)
         if table.hive_partitioned:
             columns |= {part.split("=", 1)[0] for part in group[0].split("/") if "=" in part}

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flight_server.catalog.bounds import file_bounds
-from flight_server.catalog.isolation import Skip, isolated
+from flight_server.catalog.isolation import describe, skip
 from flight_server.catalog.model import Bounds
 from flight_server.lru import LruCache
 
@@ -45,27 +45,21 @@ class FooterCache:
 
     def footers(
         self, fs: fsspec.AbstractFileSystem, files: Sequence[tuple[str, int]]
-    ) -> dict[str, Footer | Skip]:
-        """Each file's footer by path, or why it cannot be read; reads only uncached ones.
+    ) -> dict[str, Footer | Exception]:
+        """Each file's footer by path, or what reading it raised; reads only uncached ones.
 
         Each read is its own unit: a corrupt, empty or unreachable file fails alone, and is
-        not cached, so a later refresh tries it again.
+        not cached, so a later use tries it again.
         """
         kind = type(fs).__name__
-        found: dict[tuple[str, str, int], Footer | Skip | None] = {
+        found: dict[tuple[str, str, int], Footer | Exception | None] = {
             (kind, path, size): self._footers.get((kind, path, size)) for path, size in files
         }
         missing = [key for key, footer in found.items() if footer is None]
-        if missing:
-            with ThreadPoolExecutor(min(_READ_CONCURRENCY, len(missing))) as pool:
-                read = pool.map(
-                    lambda key: isolated("file", key[1], lambda: _read_footer(fs, key[1])),
-                    missing,
-                )
-                for key, footer in zip(missing, read, strict=True):
-                    found[key] = footer
-                    if isinstance(footer, Footer):
-                        self._footers.put(key, footer)
+        for key, footer in zip(missing, _read_all(fs, [key[1] for key in missing]), strict=True):
+            found[key] = footer
+            if isinstance(footer, Footer):
+                self._footers.put(key, footer)
         return {key[1]: footer for key, footer in found.items() if footer is not None}
 
 
@@ -97,6 +91,23 @@ def schema_groups(footers: Mapping[str, Footer]) -> tuple[tuple[str, ...], ...]:
     for path, footer in footers.items():
         groups.setdefault(footer.schema, []).append(path)
     return tuple(tuple(paths) for paths in groups.values())
+
+
+def _read_all(fs: fsspec.AbstractFileSystem, paths: Sequence[str]) -> list[Footer | Exception]:
+    """Footers of ``paths``, several at once; one alone is read here (a pool costs more)."""
+    if len(paths) <= 1:
+        return [_isolated_read(fs, path) for path in paths]
+    with ThreadPoolExecutor(min(_READ_CONCURRENCY, len(paths))) as pool:
+        return list(pool.map(lambda path: _isolated_read(fs, path), paths))
+
+
+def _isolated_read(fs: fsspec.AbstractFileSystem, path: str) -> Footer | Exception:
+    """One file's footer, or what reading it raised (logged and counted as a skipped file)."""
+    try:
+        return _read_footer(fs, path)
+    except Exception as exc:  # the boundary: one file fails alone, whatever it raises
+        skip("file", path, describe(exc))
+        return exc
 
 
 def _read_footer(fs: fsspec.AbstractFileSystem, path: str) -> Footer:

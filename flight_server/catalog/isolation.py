@@ -28,6 +28,11 @@ T = TypeVar("T")
 
 #: Units loaded at once: loading is mostly waiting on storage listings and the Flywheel API.
 LOAD_CONCURRENCY = 8
+#: Units loaded at once when all of them read local disks: then loading is Python work
+#: holding the GIL, and threads beyond the cores only queue for it (2,000 local datasets
+#: took 2.0-2.6 s with 1 thread, 2.2-2.8 s with 2 and 4.9-5.0 s with 8, docs/performance.md).
+#: Two, not one, so that one hung mount does not hold up the rest until its deadline.
+LOCAL_LOAD_CONCURRENCY = 2
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 The whole root is listed once (a single flat listing on object stores) and parsed in
 memory; only descriptions and schema files are then fetched, in one batch, and only for
 version folders whose listing changed since the last refresh (``reuse.LoadMemo``).
+Footers are read when a table is first used (``catalog.loading``), not here.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from datetime import UTC, datetime
 
 import fsspec
 
-from flight_server.catalog.footers import FOOTERS, Footer, schema_groups
 from flight_server.catalog.isolation import Skip, isolated
-from flight_server.catalog.model import DataFile, Table, Version
+from flight_server.catalog.loading import FooterLoader
+from flight_server.catalog.model import Table, Version
 from flight_server.catalog.reuse import LoadMemo, change_marker, listing_digest
 from flight_server.catalog.timestamps import parse_created
 from flight_server.storage.secrets import redact
@@ -97,7 +98,7 @@ def read_versions(
                 "version",
                 folder.path,
                 lambda folder=folder, description=description: _build_version(
-                    fs, folder, description, schemas
+                    FooterLoader(fs, folder.path, memo.loaded), folder, description, schemas
                 ),
             )
             if isinstance(built, Skip):
@@ -195,7 +196,7 @@ def _fetch_json(fs: fsspec.AbstractFileSystem, paths: list[str]) -> dict[str, ob
 
 
 def _build_version(
-    fs: fsspec.AbstractFileSystem,
+    loader: FooterLoader,
     folder: _VersionFolder,
     description: dict,
     schemas: Mapping[str, object],
@@ -224,8 +225,8 @@ def _build_version(
             f"{folder.path}/tables/{name}",
             lambda name=name, files=files, schema=schema, entry=entry: _build_table(
                 name,
-                _readable(folder.path, FOOTERS.footers(fs, sorted(files))),
-                dict(files),
+                loader,
+                sorted(files),
                 name in folder.hive_tables,
                 schema,
                 entry if isinstance(entry, dict) else {},
@@ -246,22 +247,10 @@ def _build_version(
     return version, problems
 
 
-def _readable(folder: str, footers: Mapping[str, Footer | Skip]) -> dict[str, Footer]:
-    """Every footer of a table, or an error naming a file that could not be read.
-
-    A table with an unreadable file is left out whole: serving the rest would answer
-    counts and joins over part of the data without saying so.
-    """
-    for path, footer in footers.items():
-        if isinstance(footer, Skip):
-            raise LayoutError(f"file {_relative(folder, path)}: {footer.reason}")
-    return {path: footer for path, footer in footers.items() if isinstance(footer, Footer)}
-
-
 def _build_table(
     name: str,
-    footers: Mapping[str, Footer],
-    sizes: Mapping[str, int],
+    loader: FooterLoader,
+    files: list[tuple[str, int]],
     hive: bool,
     schema: dict,
     described: dict,
@@ -278,15 +267,11 @@ def _build_table(
                 if isinstance(text, str) and text:
                     column_remarks[column] = text
     remarks = schema.get("description") or described.get("description")
-    groups = tuple(
-        tuple(
-            DataFile(path, sizes[path], footers[path].rows, footers[path].bounds) for path in group
-        )
-        for group in schema_groups(footers)
-    )
     return Table(
         name=name,
-        groups=groups,
+        files=tuple(path for path, _size in files),
+        sizes=tuple(size for _path, size in files),
+        loader=loader,
         hive_partitioned=hive,
         remarks=remarks if isinstance(remarks, str) and remarks else None,
         column_remarks=column_remarks,

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
+from typing import Protocol
 
 import fsspec
 
@@ -31,19 +32,20 @@ class DataFile:
     bounds: Bounds = ()
 
 
-@dataclass(frozen=True)
-class Table:
-    """One dataset table: its data files and the remarks its schema file gives.
+class FileLoader(Protocol):
+    """Reads a table's footers on its first use (``catalog.loading``)."""
 
-    ``groups`` holds every file once, in groups of identical parquet schema; the other
-    views of the files (paths, sizes and rows by path) are read from it.
+    def load(self, table: Table) -> LoadedFiles: ...
+
+
+@dataclass(frozen=True)
+class LoadedFiles:
+    """What a table's footers tell: its files in groups of identical parquet schema.
+
+    ``groups`` holds every file once; the other views of the files are read from it.
     """
 
-    name: str
     groups: tuple[tuple[DataFile, ...], ...]
-    hive_partitioned: bool = False
-    remarks: str | None = None
-    column_remarks: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def data_files(self) -> tuple[DataFile, ...]:
@@ -52,7 +54,7 @@ class Table:
 
     @cached_property
     def files(self) -> tuple[str, ...]:
-        """Every file's path, group by group."""
+        """Every file's path, group by group: the order the table's view reads them in."""
         return tuple(file.path for file in self.data_files)
 
     @cached_property
@@ -66,9 +68,40 @@ class Table:
         return {file.path: file.rows for file in self.data_files}
 
     @cached_property
+    def rows(self) -> int:
+        """The table's rows."""
+        return sum(file.rows for file in self.data_files)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One dataset table: its files as listed, and the remarks its schema file gives.
+
+    The listing is all a refresh reads; the footers (rows, schema groups, bounds) are read
+    when the table is first used, through ``loaded``, and kept within the loader's budget.
+    """
+
+    name: str
+    #: Every data file's path, sorted, and its size from the listing.
+    files: tuple[str, ...]
+    sizes: tuple[int, ...]
+    loader: FileLoader = field(repr=False, compare=False)
+    hive_partitioned: bool = False
+    remarks: str | None = None
+    column_remarks: Mapping[str, str] = field(default_factory=dict)
+    #: Names this table in the loader's cache: its identity, not its (long) contents.
+    token: object = field(default_factory=object, repr=False, compare=False)
+
+    @cached_property
     def file_bytes(self) -> Mapping[str, int]:
         """Each file's size, by path."""
-        return {file.path: file.bytes for file in self.data_files}
+        return dict(zip(self.files, self.sizes, strict=True))
+
+    @property
+    def loaded(self) -> LoadedFiles:
+        """The table's footers, read now unless held (raises ``UnreadableTable`` if one
+        cannot be read; nothing is kept then, so the next use tries again)."""
+        return self.loader.load(self)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flight_server.catalog.loading import LOADED, LoadedTables
 from flight_server.catalog.model import Dataset, Version
 
 #: Listing fields that change when a file is rewritten, across fsspec backends (local
@@ -56,10 +57,12 @@ class LoadMemo:
 
     Lookups see both; ``refreshed`` forgets what the refresh that just ended did not use,
     so datasets gone from the site or from the configuration are not kept alive.
-    Thread-safe: units load on threads of their own.
+    Thread-safe: units load on threads of their own. ``loaded`` holds the tables whose
+    footers their first use read (``catalog.loading``), for versions it builds.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, loaded: LoadedTables = LOADED) -> None:
+        self.loaded = loaded
         self._lock = threading.Lock()
         self._versions: dict[FolderKey, tuple[bytes, Version]] = {}
         self._datasets: dict[DatasetKey, Dataset] = {}

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
+from flight_server.catalog.isolation import (
+    LOAD_CONCURRENCY,
+    LOCAL_LOAD_CONCURRENCY,
+    Skip,
+    run_units,
+)
 from flight_server.catalog.layout import read_versions
 from flight_server.catalog.model import Dataset, SkippedDataset, Snapshot
 from flight_server.catalog.reuse import LoadMemo
 from flight_server.config import DatasetSettings
 from flight_server.storage import Location, open_location, parse_location
-from flight_server.storage.base import DEFAULT_LIMITS, CallLimits
+from flight_server.storage.base import DEFAULT_LIMITS, CallLimits, StorageError, canonical_type
 from flight_server.storage.secrets import display_url
 
 #: Seconds one configured dataset may take to load when the caller sets no bound.
@@ -31,13 +36,14 @@ def load_static(
     """
     entries = list(entries)
     catalogs = [entry.catalog or default_catalog for entry in entries]
+    local = all(_on_local_disk(entry.location) for entry in entries)
     outcomes = run_units(
         "dataset",
         [
             (f"{catalog}.{entry.name}", lambda e=entry, c=catalog: _open_entry(e, c, limits, memo))
             for entry, catalog in zip(entries, catalogs, strict=True)
         ],
-        concurrency=LOAD_CONCURRENCY,
+        concurrency=LOCAL_LOAD_CONCURRENCY if local else LOAD_CONCURRENCY,
         timeout=timeout,
     )
     datasets: list[Dataset] = []
@@ -49,6 +55,18 @@ def load_static(
         else:
             datasets.append(outcome)
     return Snapshot(tuple(datasets), tuple(skipped))
+
+
+def _on_local_disk(location: str) -> bool:
+    """Whether a configured location is a local path (told from its text alone: a location
+    that does not parse fails in its own unit, not here)."""
+    scheme, separator, _rest = location.partition("://")
+    if not separator:
+        return True
+    try:
+        return canonical_type(scheme) == "fs"
+    except StorageError:
+        return False
 
 
 def _open_entry(

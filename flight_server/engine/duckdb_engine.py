@@ -5,18 +5,27 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
 import duckdb
 import pyarrow as pa
 
-from flight_server.catalog.model import Dataset, DerivedTable, ServedTable, Snapshot, Table
+from flight_server.catalog.loading import UnreadableTable
+from flight_server.catalog.model import (
+    Dataset,
+    DerivedTable,
+    LoadedFiles,
+    ServedTable,
+    Snapshot,
+    Table,
+)
 from flight_server.config import EngineSettings
 from flight_server.engine import file_matching, partitioning
 from flight_server.engine.arrow_types import without_dictionaries
-from flight_server.engine.errors import ErrorKind, QueryError, classify
+from flight_server.engine.errors import ErrorKind, QueryError, classify, unreadable
 from flight_server.engine.execution import Execution
 from flight_server.engine.federation import derived_sql
 from flight_server.engine.guard import (
@@ -171,10 +180,15 @@ class Engine:
         # DuckDB starts in the host's zone, which would label results and shift casts.
         self._db.execute(f"SET GLOBAL TimeZone = {quote_literal(settings.time_zone)}")
         self._lock = threading.Lock()
-        self._views: dict[tuple[str, str, str], str] = {}
         # The published views not made in DuckDB yet, by folded name (``_ensure_views``).
-        self._pending: dict[TableKey, tuple[tuple[str, str, str], str]] = {}
-        self._schema_cache: dict[tuple[str, str, str], Plan] = {}
+        self._pending: dict[TableKey, tuple[tuple[str, str, str], CacheSource]] = {}
+        # The schemas made in DuckDB (on first use too), folded, with their spelling.
+        self._made_schemas: dict[tuple[str, str], tuple[str, str]] = {}
+        # What each published view shows, by its name as published.
+        self._sources: dict[tuple[str, str, str], CacheSource] = {}
+        # Published tables' plans by what their views show (``CacheSource.identity``): the
+        # names of one table (``d``, ``d@label``, ``d@id``) share one bind.
+        self._schema_cache: dict[str, Plan] = {}
         # Parsing and checking a query's shape, and turning DuckDB types into Arrow, each
         # cost about a millisecond; both depend only on their inputs, so they are reused.
         self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(1024)
@@ -182,10 +196,8 @@ class Engine:
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
         self._rewrites: LruCache[tuple[str, int], tuple[ServedTable, str]] = LruCache(1024)
         self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
-        # The published tables that read files of their own (derived tables do not), with
-        # their rows.
-        self._file_rows: dict[TableKey, int] = {}
-        # The same tables as served (files, per-file bounds), for pruning whole queries.
+        # The published tables that read files of their own (derived tables do not), as
+        # served (files, rows and per-file bounds once loaded), for pruning and parts.
         self._file_tables: dict[TableKey, ServedTable] = {}
         # The published views by folded name, and the dataset each folded schema belongs
         # to (grants are asked about datasets, whatever spelling or version a query uses);
@@ -199,7 +211,14 @@ class Engine:
         self._router = DatasetRouter(settings.tail_cache_bytes)
         self._db.register_filesystem(self._router)
         self._table_cache = (
-            TableCache(self._db, self._lock, settings.cache_directory, settings.cache_bytes)
+            TableCache(
+                self._db,
+                self._lock,
+                settings.cache_directory,
+                settings.cache_bytes,
+                self._make_schema,
+                self._unmake_view,
+            )
             if settings.cache_bytes
             else None
         )
@@ -245,27 +264,28 @@ class Engine:
         Names are compared folded, as DuckDB does: a project renamed only in case keeps its
         views instead of losing them to the drop of its old spelling.
         """
-        # A table is served under several names (``d``, ``d@label``, ``d@id``): one scan
-        # text and one source each, shared by its names rather than built for every one.
+        # A table is served under several names (``d``, ``d@label``, ``d@id``): one source
+        # each, shared by its names rather than built for every one. No footer is read: a
+        # view's SELECT is written when it is first made.
         built: dict[tuple[int, int], CacheSource] = {}
+        reached: dict[int, str | None] = {}
         sources = {}
+        file_tables = {}
         for served in snapshot.served_tables():
-            shown = (id(served.dataset), id(served.table))
+            dataset, shown = served.dataset, (id(served.dataset), id(served.table))
             if shown not in built:
-                built[shown] = CacheSource(
-                    self._view_sql(served.dataset, served.table),
-                    tuple(file.bytes for file in served.table.data_files),
-                )
+                if id(dataset) not in reached:
+                    reached[id(dataset)] = self._reach(dataset)
+                built[shown] = _table_source(dataset, served.table, reached[id(dataset)])
             sources[served.key] = built[shown]
-        wanted = {key: source.sql for key, source in sources.items()}
-        # What each view shows, for the results cache: its scan, and the sizes of its files.
-        identities = {key: source.identity for key, source in sources.items()}
+            file_tables[served.key] = served
+        views = dict(sources)
         for schema in snapshot.derived:
             for derived in schema.tables:
                 key = (schema.catalog, schema.name, derived.name)
-                wanted[key] = self._derived_sql(derived)
-                sizes = (f.bytes for i in derived.inputs.values() for f in i.table.data_files)
-                identities[key] = CacheSource(wanted[key], tuple(sizes)).identity
+                views[key] = self._derived_source(derived)
+        # What each view shows, for telling a changed view and for the results cache.
+        wanted = {key: source.identity for key, source in views.items()}
         with self._lock:
             if self._results:
                 self._results.publishing()
@@ -278,47 +298,41 @@ class Engine:
             for catalog in sorted({key[0] for key in wanted if fold(key[0]) not in attached}):
                 self._db.execute(f"ATTACH ':memory:' AS {quote_ident(catalog)}")
                 attached.add(fold(catalog))
-            for catalog, schema in sorted({key[:2] for key in wanted}):
-                self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(catalog, schema)}")
-            before = {table_key(*key): sql for key, sql in self._views.items()}
-            pending: dict[TableKey, tuple[tuple[str, str, str], str]] = {}
-            for key, sql in wanted.items():
-                folded = table_key(*key)
-                if before.get(folded) == sql:
-                    if folded in self._pending:
-                        pending[folded] = self._pending[folded]  # still unused
+            # Schemas and views are made on first use (``_ensure_views``): each DDL
+            # statement costs DuckDB about 0.3 ms. A changed or dropped view is dropped
+            # whether made or not: the table cache may have made it.
+            folded = {key: table_key(*key) for key in wanted}
+            unmade = self._pending
+            before = {table_key(*key): source.identity for key, source in self._sources.items()}
+            pending: dict[TableKey, tuple[tuple[str, str, str], CacheSource]] = {}
+            for key, shown in wanted.items():
+                name = folded[key]
+                if before.get(name) == shown:
+                    if name in unmade:
+                        pending[name] = (key, views[key])  # still unused
                     continue  # its view, if made, stands as it is
-                self._schema_cache.pop(key, None)
-                if folded in before:  # a view made from the old SQL would outlive it
+                if name in before:  # a view made from the old SQL would outlive it
                     self._db.execute(f"DROP VIEW IF EXISTS {qualified(*key)}")
-                pending[folded] = (key, sql)
+                pending[name] = (key, views[key])
             self._pending = pending
-            served = frozenset(table_key(*key) for key in wanted)
-            for key in self._views:
-                if key not in wanted:
-                    self._schema_cache.pop(key, None)
+            served = frozenset(folded.values())
+            live = set(wanted.values())
+            self._schema_cache = {i: p for i, p in self._schema_cache.items() if i in live}
+            for key in self._sources:
                 if table_key(*key) not in served:
                     self._db.execute(f"DROP VIEW IF EXISTS {qualified(*key)}")
-            live_schemas = {key[:2] for key in served}
-            for catalog, schema in {key[:2] for key in self._views}:
-                if (fold(catalog), fold(schema)) not in live_schemas:
-                    self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(catalog, schema)}")
-            self._views = wanted
+            live_schemas = {name[:2] for name in served}
+            for schema_key, spelled in list(self._made_schemas.items()):
+                if schema_key not in live_schemas:
+                    self._db.execute(f"DROP SCHEMA IF EXISTS {qualified(*spelled)}")
+                    del self._made_schemas[schema_key]
             self._published = (served, _owners(snapshot))
-            self._file_rows = {
-                table_key(*served.key): sum(served.table.file_rows.values())
-                for served in snapshot.served_tables()
-                if served.key in wanted
-            }
-            self._file_tables = {
-                table_key(*served.key): served
-                for served in snapshot.served_tables()
-                if served.key in wanted
-            }
+            self._file_tables = {folded[key]: served for key, served in file_tables.items()}
+            self._sources = views
             if self._table_cache:
-                self._table_cache.publish({k: s for k, s in sources.items() if k in wanted})
+                self._table_cache.publish(sources)
             if self._results:
-                self._results.published(_by_folded_name({k: identities[k] for k in wanted}))
+                self._results.published(_by_folded_name(wanted, folded))
 
     def republish(self) -> None:
         """The catalog was read again and nothing changed: the views stand, and copies the
@@ -335,47 +349,59 @@ class Engine:
         storage fault under a query does, and is tried again by the next one; every other
         view is unaffected.
         """
-        todo = [key for key in keys if key in self._pending]
-        if not todo:
-            return
+        todo = [(key, entry) for key in keys if (entry := self._pending.get(key)) is not None]
+        # Written before the lock is taken: a first use reads the table's footers, which
+        # must not hold up every other query.
+        made = [(folded, key, src, self._source_sql(key, src)) for folded, (key, src) in todo]
         with self._lock:
-            for folded in todo:
-                entry = self._pending.get(folded)
-                if entry is None:
+            for folded, key, source, sql in made:
+                if self._pending.get(folded) != (key, source):
                     continue  # made meanwhile, or a publish replaced it
-                key, sql = entry
                 try:
+                    self._make_schema(key[0], key[1])
                     self._create_view(key, sql)
                 except duckdb.Error as exc:
                     raise classify(exc, [".".join(key)]) from None
                 del self._pending[folded]
 
+    def _source_sql(self, key: Sequence[str], source: CacheSource) -> str:
+        """A view's SELECT, written now if it was not yet (reading its table's footers)."""
+        with _reading(key):
+            return source.sql
+
+    def _make_schema(self, catalog: str, schema: str) -> None:
+        """Create a published schema in DuckDB unless made already (the lock is held)."""
+        folded = (fold(catalog), fold(schema))
+        if folded not in self._made_schemas:
+            self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(catalog, schema)}")
+            self._made_schemas[folded] = (catalog, schema)
+
+    def _unmake_view(self, key: tuple[str, str, str]) -> None:
+        """Drop a view (the table cache's copy of it went) to be made again on its next use
+        (the lock is held)."""
+        self._db.execute(f"DROP VIEW IF EXISTS {qualified(*key)}")
+        if key in self._sources:
+            self._pending[table_key(*key)] = (key, self._sources[key])
+
     def _create_view(self, key: tuple[str, str, str], sql: str) -> None:
         # The table cache may have made it already, pointing at its copy.
         self._db.execute(f"CREATE VIEW IF NOT EXISTS {qualified(*key)} AS {sql}")
 
+    def _reach(self, dataset: Dataset) -> str | None:
+        """None when DuckDB reads the dataset's files itself (they lie under a native root);
+        otherwise the router's prefix that stands for its root."""
+        root = dataset.location.root
+        if dataset.location.type == "fs" and self._is_native(root):
+            return None
+        identity = f"{dataset.catalog}\0{dataset.name}\0{dataset.location.display()}"
+        return self._router.route(identity, dataset.filesystem, root)
+
     def _view_sql(
         self, dataset: Dataset, table: Table, files: Collection[str] | None = None
     ) -> str:
-        """The SELECT a table's view runs (over ``files`` only, when given).
-
-        Files under a native root are read by DuckDB directly; all others through the
-        router, under the dataset's key.
-        """
-        chosen = tuple(
-            tuple(path for path in group if files is None or path in files)
-            for group in table.file_groups
-        )
-        chosen = tuple(group for group in chosen if group)
-        root = dataset.location.root
-        if dataset.location.type == "fs" and self._is_native(root):
-            groups: tuple[tuple[str, ...], ...] = chosen
-        else:
-            identity = f"{dataset.catalog}\0{dataset.name}\0{dataset.location.display()}"
-            prefix = self._router.route(identity, dataset.filesystem, root)
-            start = len(root.rstrip("/")) + 1
-            groups = tuple(tuple(prefix + path[start:] for path in group) for group in chosen)
-        return grouped_scan(groups, table.hive_partitioned)
+        """The SELECT a table of the published snapshot runs (over ``files`` only, when
+        given), reading its footers now unless they are held (``Table.loaded``)."""
+        return _scan_sql(table, self._reach(dataset), dataset.location.root, files)
 
     def _is_native(self, root: str) -> bool:
         """Whether DuckDB may read ``root`` itself: it lies in a local root allowed at start.
@@ -389,16 +415,23 @@ class Engine:
             directory[: end + 1] in allowed for end, char in enumerate(directory) if char == "/"
         )
 
-    def _derived_sql(self, derived: DerivedTable) -> str:
-        """A derived table's SELECT, its input names bound to their tables' scans."""
-        sql = derived_sql(derived)
-        if not derived.inputs:
-            return sql
-        bindings = ", ".join(
-            f"{quote_ident(name)} AS ({self._view_sql(i.dataset, i.table)})"
+    def _derived_source(self, derived: DerivedTable) -> CacheSource:
+        """A derived table's source: its SQL with each input name bound to that input's
+        scan, written on first need as a dataset table's is."""
+        body = derived_sql(derived)
+        inputs = {
+            name: _table_source(i.dataset, i.table, self._reach(i.dataset))
             for name, i in derived.inputs.items()
-        )
-        return f"WITH {bindings} {sql}"
+        }
+        identity = CacheSource.identify(body, *(f"{n}\0{s.identity}" for n, s in inputs.items()))
+
+        def make_sql() -> str:
+            if not inputs:
+                return body
+            bindings = ", ".join(f"{quote_ident(n)} AS ({s.sql})" for n, s in inputs.items())
+            return f"WITH {bindings} {body}"
+
+        return CacheSource(identity, sum(s.parquet_bytes for s in inputs.values()), make_sql)
 
     # -- hot table cache --------------------------------------------------------------------
 
@@ -519,7 +552,8 @@ class Engine:
             raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
         cursor = self._cursor()
         try:
-            sql = self._part_scan(key, dataset, table, files)
+            with _reading(key):
+                sql = self._part_scan(key, dataset, table, files)
         except BaseException:
             cursor.close()
             raise
@@ -528,7 +562,14 @@ class Engine:
 
     def table_rows(self, key: TableKey) -> int:
         """The rows of a published table that reads files of its own (else 0)."""
-        return self._file_rows.get(key, 0)
+        served = self._file_tables.get(key)
+        return 0 if served is None else self.loaded(served).rows
+
+    def loaded(self, served: ServedTable) -> LoadedFiles:
+        """A served table's footers (``Table.loaded``), a failure to read them told as a
+        failure of the table."""
+        with _reading(served.key):
+            return served.table.loaded
 
     def part_table(self, sql: str, context: QueryContext) -> TableKey | None:
         """The one table ``sql`` reads, if it may run in parts over that table's files.
@@ -551,12 +592,15 @@ class Engine:
         ``_matching_files``)."""
         cursor, reads = self._checked_cursor(sql, context)
         try:
-            tree, readable = self._part_shape(cursor, sql, reads)
-            if tree is None or readable != table_key(*target):
-                return table.files
-            return self._matching_files(cursor, tree, tuple(target), table)
-        except _UNDECIDED:
-            return table.files
+            with _reading(target):
+                every = table.loaded.files
+                tree, readable = self._part_shape(cursor, sql, reads)
+                if tree is None or readable != table_key(*target):
+                    return every
+                try:
+                    return self._matching_files(cursor, tree, tuple(target), table)
+                except _UNDECIDED:
+                    return every
         finally:
             cursor.close()
 
@@ -572,7 +616,9 @@ class Engine:
 
         A bare ``count(*)`` of the table is answered from the row counts the catalog read
         from the footers, which DuckDB would open every file to add up again (0.7 s for
-        10,000 files).
+        10,000 files). A bare ``LIMIT n`` (no WHERE or order) reads the first files that
+        hold ``n`` rows: any ``n`` rows answer it, and a scan of every file of a table in
+        many schema groups binds each file's schema first.
         """
         served = self._file_tables.get(reads[0]) if len(reads) == 1 else None
         if served is None or len(served.table.files) < _MIN_FILES_TO_PRUNE:
@@ -585,7 +631,8 @@ class Engine:
         found = self._rewrites.get((sql, id(served)))
         if found is not None and found[0] is served:
             return found[1]
-        rewritten = self._rewritten(cursor, sql, reads, served)
+        with _reading(served.key):
+            rewritten = self._rewritten(cursor, sql, reads, served)
         if len(sql) <= MAX_CACHED_SQL and len(rewritten) <= MAX_CACHED_SQL:
             self._rewrites.put((sql, id(served)), (served, rewritten))
         return rewritten
@@ -601,9 +648,19 @@ class Engine:
         parsed = self._parsed(cursor, sql)
         names = partitioning.counted_names(parsed) if parsed is not None else None
         if names is not None:
-            rows = sum(served.table.file_rows.values())
+            rows = served.table.loaded.rows
             counts = (f"CAST({rows} AS BIGINT) AS {quote_ident(name)}" for name in names)
             return f"SELECT {', '.join(counts)}"
+        limit = partitioning.limited_rows(parsed, self._not_row_wise) if parsed else None
+        if limit is not None:
+            files = _first_files(served.table.loaded, limit)
+            if 2 * len(files) > len(served.table.files):
+                return sql
+            try:
+                scan = self._files_scan(served.key, served.dataset, served.table, files)
+                return self._bound_sql(cursor, parsed, scan)
+            except _UNDECIDED:
+                return sql
         tree, _readable = self._part_shape(cursor, sql, reads)
         if tree is None or tree["node"].get("where_clause") is None:
             return sql  # nothing to prune by (``table_plan``'s own query among them)
@@ -661,7 +718,8 @@ class Engine:
         if self._table_cache:
             self._table_cache.touch(reads)  # reading parts is use, as running it whole is
         try:
-            part_sql = self._part_sql(cursor, sql, reads, key, dataset, table, files)
+            with _reading(key):
+                part_sql = self._part_sql(cursor, sql, reads, key, dataset, table, files)
         except BaseException:
             cursor.close()
             raise
@@ -703,7 +761,7 @@ class Engine:
         self, cursor: duckdb.DuckDBPyConnection, sql: str, reads: Sequence[TableKey]
     ) -> tuple[partitioning.Tree | None, TableKey | None]:
         """``sql``'s parse tree and its one file-backed table, if it may run in parts."""
-        if len(reads) != 1 or reads[0] not in self._file_rows:
+        if len(reads) != 1 or reads[0] not in self._file_tables:
             return None, None
         tree = self._parsed(cursor, sql)
         if tree is None or partitioning.scanned_table(tree, self._not_row_wise) is None:
@@ -721,7 +779,7 @@ class Engine:
     ) -> str:
         """``_files_scan`` of the files a ticket names, once they are known to be some of
         the published table's."""
-        if key not in self._views or not set(files) <= set(table.files) or not files:
+        if key not in self._sources or not set(files) <= set(table.files) or not files:
             raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} has changed")
         return self._files_scan(key, dataset, table, files)
 
@@ -750,12 +808,13 @@ class Engine:
     def table_plan(self, catalog: str, schema: str, table: str) -> Plan:
         """A published table's schema and DuckDB type names (cached until the view changes)."""
         key = (catalog, schema, table)
-        cached = self._schema_cache.get(key)
+        source = self._sources.get(key)
+        if source is None:
+            raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} does not exist")
+        cached = self._schema_cache.get(source.identity)
         if cached is None:
-            if key not in self._views:
-                raise QueryError(ErrorKind.NOT_FOUND, f"table {'.'.join(key)} does not exist")
             cached = self.plan(f"SELECT * FROM {qualified(*key)}", QueryContext())
-            self._schema_cache[key] = cached
+            self._schema_cache[source.identity] = cached
         return cached
 
     def _checked_cursor(
@@ -783,10 +842,25 @@ class Engine:
         access = self._access(context)
         authorise(analysis, access)
         if analysis.needs_defaults:
-            _use_defaults(cursor, context)
+            self._use_defaults(cursor, context)
         reads = [key for t in analysis.tables for key in t.candidates if access.readable(key)]
         self._ensure_views(reads)
         return cursor, reads
+
+    def _use_defaults(self, cursor: duckdb.DuckDBPyConnection, context: QueryContext) -> None:
+        """Make unqualified names on ``cursor`` resolve in the call's default catalog and
+        schema (made first, if it is published and was not used yet)."""
+        catalog, schema = context.default_catalog, context.default_schema
+        if not catalog:
+            return
+        if schema and (fold(catalog), fold(schema)) in self._published[1]:
+            with self._lock:
+                self._make_schema(catalog, schema)
+        target = qualified(catalog, schema) if schema else quote_ident(catalog)
+        try:
+            cursor.execute(f"USE {target}")
+        except duckdb.Error as exc:
+            raise QueryError(ErrorKind.NOT_FOUND, f"default schema: {exc}") from None
 
     def _access(self, context: QueryContext) -> TableAccess:
         """The published views, and which of them the call's caller may read."""
@@ -805,19 +879,56 @@ class Engine:
             return self._db.cursor()
 
 
-def _use_defaults(cursor: duckdb.DuckDBPyConnection, context: QueryContext) -> None:
-    """Make unqualified names on ``cursor`` resolve in the call's default catalog and schema."""
-    if not context.default_catalog:
-        return
-    target = (
-        qualified(context.default_catalog, context.default_schema)
-        if context.default_schema
-        else quote_ident(context.default_catalog)
-    )
+@contextmanager
+def _reading(key: Sequence[str]) -> Iterator[None]:
+    """Footers of table ``key`` that cannot be read fail the call as a failure of the table."""
     try:
-        cursor.execute(f"USE {target}")
-    except duckdb.Error as exc:
-        raise QueryError(ErrorKind.NOT_FOUND, f"default schema: {exc}") from None
+        yield
+    except UnreadableTable as exc:
+        raise unreadable(exc, ".".join(key)) from None
+
+
+def _table_source(dataset: Dataset, table: Table, reached: str | None) -> CacheSource:
+    """A dataset table's source, named by how its files are reached (``Engine._reach``) and
+    what they are, with its SELECT left to be written when needed."""
+    identity = CacheSource.identify(
+        reached or "", table.hive_partitioned, *table.files, *table.sizes
+    )
+    root = dataset.location.root
+    return CacheSource(identity, sum(table.sizes), lambda: _scan_sql(table, reached, root))
+
+
+def _first_files(loaded: LoadedFiles, rows: int) -> tuple[str, ...]:
+    """The files a table's view reads first, up to the first that brings ``rows`` rows
+    (at least one file: a ``LIMIT 0`` still binds a scan)."""
+    chosen: list[str] = []
+    held = 0
+    for file in loaded.data_files:
+        chosen.append(file.path)
+        held += file.rows
+        if held >= rows:
+            break
+    return tuple(chosen)
+
+
+def _scan_sql(
+    table: Table, prefix: str | None, root: str, files: Collection[str] | None = None
+) -> str:
+    """The SELECT over a table's files (``files`` only, when given) in its schema groups.
+
+    ``prefix`` is the router's for the dataset (``_reach``), taken when the snapshot was
+    published: a SELECT written later must not route the dataset again, since its
+    filesystem may have been replaced since.
+    """
+    chosen = tuple(
+        tuple(path for path in group if files is None or path in files)
+        for group in table.loaded.file_groups
+    )
+    chosen = tuple(group for group in chosen if group)
+    if prefix is not None:
+        start = len(root.rstrip("/")) + 1
+        chosen = tuple(tuple(prefix + path[start:] for path in group) for group in chosen)
+    return grouped_scan(chosen, table.hive_partitioned)
 
 
 def _arrow_schema(
@@ -848,12 +959,15 @@ def _names(keys: Sequence[Sequence[str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(".".join(key) for key in keys))
 
 
-def _by_folded_name(identities: dict[tuple[str, str, str], str]) -> dict[TableKey, str]:
-    """Identities by folded name; views whose names fold alike share one of them all."""
-    folded: dict[TableKey, list[str]] = {}
+def _by_folded_name(
+    identities: dict[tuple[str, str, str], str], folded: Mapping[tuple[str, str, str], TableKey]
+) -> dict[TableKey, str]:
+    """Identities by folded name (``folded`` of each key); views whose names fold alike
+    share one of them all."""
+    by_name: dict[TableKey, list[str]] = {}
     for key, identity in identities.items():
-        folded.setdefault(table_key(*key), []).append(identity)
-    return {key: "\0".join(sorted(found)) for key, found in folded.items()}
+        by_name.setdefault(folded[key], []).append(identity)
+    return {key: "\0".join(sorted(found)) for key, found in by_name.items()}
 
 
 def _owners(snapshot: Snapshot) -> dict[tuple[str, str], _Owner]:

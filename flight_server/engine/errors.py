@@ -9,6 +9,7 @@ from enum import Enum
 
 import duckdb
 
+from flight_server.catalog.loading import Unreadable, UnreadableTable
 from flight_server.storage.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,18 @@ _TRACEBACK = "Traceback (most recent call last)"
 # DuckDB suggests near-miss names from every catalog, including datasets the caller
 # may not see ("Did you mean \"neuro.secret.sessions\"?"), so suggestions are dropped.
 _SUGGESTION = re.compile(r"\n?Did you mean [^\n]*")
+
+
+_UNREADABLE_KINDS = {
+    Unreadable.GONE: ErrorKind.NOT_FOUND,
+    Unreadable.UNAVAILABLE: ErrorKind.UNAVAILABLE,
+    Unreadable.CORRUPT: ErrorKind.INTERNAL,
+}
+
+
+def unreadable(exc: UnreadableTable, table: str) -> QueryError:
+    """A table whose footers could not be read at its first use, as its caller is told."""
+    return QueryError(_UNREADABLE_KINDS[exc.why], f"cannot read {table}: {exc.reason}")
 
 
 def classify(exc: BaseException, tables: Sequence[str] = ()) -> QueryError:

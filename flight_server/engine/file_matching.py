@@ -34,13 +34,14 @@ def by_partition(
     """The files of a hive-partitioned table whose partition values the query's terms on
     partition columns alone do not rule out (each term evaluated once per partition, by
     DuckDB, over the values cast to the columns' types)."""
-    by_file = {path: partitioning.hive_values(path) for path in table.files}
+    every = table.loaded.files
+    by_file = {path: partitioning.hive_values(path) for path in every}
     hive = sorted({name for values in by_file.values() for name in values} & set(columns))
     conditions = partitioning.hive_conditions(tree, frozenset(hive))
-    found = [by_file[path].get(name) for path in table.files for name in hive]
+    found = [by_file[path].get(name) for path in every for name in hive]
     if not conditions or any("%" in value for value in found if value):
-        return table.files  # DuckDB decodes escaped values: compare none by hand
-    combos = sorted({tuple(by_file[path].get(name) for name in hive) for path in table.files})
+        return every  # DuckDB decodes escaped values: compare none by hand
+    combos = sorted({tuple(by_file[path].get(name) for name in hive) for path in every})
     rows = ", ".join(
         "(" + ", ".join([str(index), *map(_typed, combo, (columns[n][1] for n in hive))]) + ")"
         for index, combo in enumerate(combos)
@@ -50,7 +51,7 @@ def by_partition(
         cursor, f"SELECT {quote_ident(_ROW_COLUMN)} FROM (VALUES {rows}) AS t({names})"
     )
     if values is None:
-        return table.files
+        return every
     query = partitioning.conditions_query(tree, conditions, values)
     (text,) = cursor.execute("SELECT json_deserialize_sql(?)", [query]).fetchall()[0]
     kept = {
@@ -58,7 +59,7 @@ def by_partition(
         for row in cursor.execute(str(text)).fetchall()
         if all(value is True for value in row[1:])
     }
-    return tuple(path for path in table.files if tuple(by_file[path].get(n) for n in hive) in kept)
+    return tuple(path for path in every if tuple(by_file[path].get(n) for n in hive) in kept)
 
 
 def by_bounds(
@@ -73,7 +74,7 @@ def by_bounds(
     the query does; each file is then compared in Python (no query per file)."""
     types = {name: type_name for name, (_, type_name) in columns.items() if bounded_column(name)}
     terms = partitioning.range_terms(tree, types)
-    candidates = table.files if files is None else tuple(files)
+    candidates = table.loaded.files if files is None else tuple(files)
     if not terms:
         return candidates
     tests: dict[str, list[_BoundsTest]] = {}
@@ -84,7 +85,7 @@ def by_bounds(
     by_bound: dict[str, list[_BoundsTest]] = {}  # the files' names
     wanted = None if files is None else set(candidates)
     kept = []
-    for file in table.data_files:
+    for file in table.loaded.data_files:
         if wanted is not None and file.path not in wanted:
             continue
         for name, low, high in file.bounds:

@@ -29,6 +29,12 @@ Tree = dict[str, Any]
 _WHOLE_QUERY_CLASSES = frozenset({"WINDOW", "SUBQUERY"})
 
 
+_INTEGER_KINDS = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
+    | {"UINTEGER", "UBIGINT", "UHUGEINT"}
+)
+
+
 def row_wise_functions_excluded(connection: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """Functions that are not row by row: aggregates, windows, and macros calling them."""
     rows = connection.execute(
@@ -103,6 +109,43 @@ def counted_names(statement: Tree) -> list[str] | None:
             return None
         names.append(str(item.get("alias") or "count_star()"))
     return names if node.get("where_clause") is None else None
+
+
+def limited_rows(statement: Tree, excluded: frozenset[str]) -> int | None:
+    """``n + m`` for ``SELECT <row-wise list> FROM t LIMIT n [OFFSET m]`` (constants; no
+    WHERE, ORDER BY or other modifier), else None.
+
+    Without an order any ``n`` rows answer it, so the table's first files holding ``n + m``
+    rows are all it needs to read.
+    """
+    node = statement.get("node") or {}
+    modifiers = node.get("modifiers") or []
+    if (
+        len(modifiers) != 1
+        or modifiers[0].get("type") != "LIMIT_MODIFIER"
+        or modifiers[0].get("limit_type") != "ROW_COUNT"
+        or node.get("where_clause") is not None
+    ):
+        return None
+    limit, offset = (_row_count(modifiers[0].get(key)) for key in ("limit", "offset"))
+    unlimited = {**statement, "node": {**node, "modifiers": []}}
+    if limit is None or offset is None or scanned_table(unlimited, excluded) is None:
+        return None
+    return limit + offset
+
+
+def _row_count(value: Any) -> int | None:
+    """A LIMIT or OFFSET that is a non-negative integer constant (0 when absent)."""
+    if value is None:
+        return 0
+    literal = (value.get("literal") or {}) if value.get("class") == "CONSTANT" else {}
+    if literal.get("kind") not in _INTEGER_KINDS:
+        return None
+    try:
+        rows = int(str(literal.get("text")))
+    except ValueError:
+        return None
+    return rows if rows >= 0 else None
 
 
 def _one_table_select(statement: Tree) -> Tree | None:

@@ -20,11 +20,10 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, auto
-from functools import cached_property
 from itertools import count
 from pathlib import Path
 
@@ -63,20 +62,29 @@ _REQUEUE_AFTER_EVICTION_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class CacheSource:
-    """What a served view scans: its SELECT over parquet, and its files' sizes."""
+    """What a served view scans: its identity, its files' bytes, and its SELECT over parquet.
 
-    sql: str
-    file_bytes: tuple[int, ...]
+    The SELECT is written when needed (``make_sql``), not when published: writing it reads
+    the table's footers (held by ``catalog.loading`` once read), which publishing a large
+    site must not do for every table.
+    """
 
-    @cached_property
-    def identity(self) -> str:
-        """Names the copy: equal scans of equal files have equal content."""
-        sizes = ",".join(str(size) for size in self.file_bytes)
-        return hashlib.sha256(f"{self.sql}\0{sizes}".encode()).hexdigest()
+    #: Names the copy: equal scans of equal files have equal content.
+    identity: str
+    parquet_bytes: int
+    make_sql: Callable[[], str] = field(repr=False, compare=False)
 
-    @cached_property
-    def parquet_bytes(self) -> int:
-        return sum(self.file_bytes)
+    @property
+    def sql(self) -> str:
+        return self.make_sql()
+
+    @staticmethod
+    def identify(*parts: str | int) -> str:
+        """An identity from whatever decides a scan's content (its text, files, sizes)."""
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(f"{part}\0".encode())
+        return digest.hexdigest()
 
 
 class _State(Enum):
@@ -123,9 +131,17 @@ class TableCache:
         lock: threading.Lock,
         directory: str,
         max_bytes: int,
+        make_schema: Callable[[str, str], None],
+        unmake_view: Callable[[ViewKey], None],
     ) -> None:
         self._connection = connection
         self._lock = lock
+        # The engine makes schemas and parquet views on first use: a view pointed at a copy
+        # may be the first of its schema, and one that goes back to parquet is dropped and
+        # left for the engine to make again when next used (writing its SELECT may read
+        # footers, which must not happen under the lock held here).
+        self._make_schema = make_schema
+        self._unmake_view = unmake_view
         self._max_bytes = max_bytes
         try:
             self._path = _fresh_path(Path(directory))
@@ -389,11 +405,15 @@ class TableCache:
         """Make view ``key`` read copy ``identity``, or its parquet scan for None."""
         if self._pointing.get(key) == identity:
             return
-        body = f"SELECT * FROM {_table(identity)}" if identity else self._sources[key].sql
-        self._connection.execute(f"CREATE OR REPLACE VIEW {qualified(*key)} AS {body}")
         if identity:
+            self._make_schema(key[0], key[1])
+            table = _table(identity)
+            self._connection.execute(
+                f"CREATE OR REPLACE VIEW {qualified(*key)} AS SELECT * FROM {table}"
+            )
             self._pointing[key] = identity
         else:
+            self._unmake_view(key)
             del self._pointing[key]
 
     def _drop(self, identity: str) -> None:

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import duckdb
 
-from flight_server.catalog.model import Dataset, Snapshot, Table
+from flight_server.catalog.model import Dataset, LoadedFiles, ServedTable, Snapshot, Table
 from flight_server.engine import Execution, Plan, QueryContext
 
 
@@ -46,6 +46,8 @@ class QueryEngine(Protocol):
     ) -> Execution: ...
 
     def table_rows(self, key: tuple[str, str, str]) -> int: ...
+
+    def loaded(self, served: ServedTable) -> LoadedFiles: ...
 
     def part_table(self, sql: str, context: QueryContext) -> tuple[str, str, str] | None: ...
 

@@ -8,9 +8,9 @@ every row exactly once. Row counts come from parquet footers, read once per file
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from flight_server.catalog.model import ServedTable, Snapshot, Table
+from flight_server.catalog.model import ServedTable, Snapshot
 from flight_server.engine import ErrorKind, QueryError
 from flight_server.identifiers import fold
 
@@ -39,10 +39,12 @@ def find_served(snapshot: Snapshot, key: Sequence[str]) -> ServedTable | None:
     return None
 
 
-def file_groups(table: Table, files: Sequence[str], max_groups: int) -> list[list[str]]:
+def file_groups(
+    file_rows: Mapping[str, int], files: Sequence[str], max_groups: int
+) -> list[list[str]]:
     """Some of a table's files (in the table's order) in at most ``max_groups`` runs of
-    similar rows, one run per endpoint of a partitioned query."""
-    return contiguous_groups([(path, table.file_rows[path]) for path in files], max_groups)
+    similar rows (``file_rows`` by path), one run per endpoint of a partitioned query."""
+    return contiguous_groups([(path, file_rows[path]) for path in files], max_groups)
 
 
 def contiguous_groups(

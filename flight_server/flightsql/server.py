@@ -353,9 +353,10 @@ class FlightSqlServer(flight.FlightServerBase):
         # ADBC reads every endpoint at once: half the caller's query slots keeps its parts
         # from queueing behind each other, and leaves the caller room for other queries.
         per_user = self._limits.max_queries_per_user or self._limits.max_concurrent_queries // 2
-        rows = sum(served.table.file_rows[path] for path in files)
+        file_rows = engine.loaded(served).file_rows
+        rows = sum(file_rows[path] for path in files)
         by_size = -(-rows // self._limits.partition_min_rows)  # parts of at least that many
-        groups = partitions.file_groups(served.table, files, max(1, min(per_user // 2, by_size)))
+        groups = partitions.file_groups(file_rows, files, max(1, min(per_user // 2, by_size)))
         if not groups or (len(groups) == 1 and len(files) == len(served.table.files)):
             return [ticket]  # nothing to split, or no file can match: the query says so
         return [StatementPartTicket(statement, served.key, tuple(group)) for group in groups]
@@ -374,7 +375,8 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         """A table's schema, row count and one endpoint per balanced group of its files."""
         ref = partitions.find_table(self._snapshot(context), descriptor.path)
-        sizes = [(path, ref.table.file_rows[path]) for path in ref.table.files]
+        loaded = self._backend.engine.loaded(ref)
+        sizes = [(path, loaded.file_rows[path]) for path in loaded.files]
         caller = self._caller(context).user
         endpoints = [
             flight.FlightEndpoint(

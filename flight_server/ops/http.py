@@ -142,6 +142,11 @@ def _readings(runtime: Runtime, telemetry: Telemetry) -> list[Reading]:
             label="unit",
         ),
         Reading(
+            "fw_flight_sql_catalog_loaded_files",
+            "Files of the tables whose footers are loaded (bounded by limits.loaded_files).",
+            lambda: runtime.loaded_files(),
+        ),
+        Reading(
             "fw_flight_sql_engine_memory_bytes",
             "Memory DuckDB holds for running queries and its caches (its own accounting).",
             lambda: runtime.engine.memory_bytes(),

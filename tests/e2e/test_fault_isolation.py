@@ -27,7 +27,7 @@ import pytest
 from flight_server.catalog.model import Snapshot
 from flight_server.catalog.static import open_dataset
 from flight_server.config import CONFIG_ENV, DatasetSettings, Settings
-from flight_server.engine import QueryContext, QueryError
+from flight_server.engine import ErrorKind, QueryContext, QueryError
 from flight_server.runtime import Runtime
 from flight_server.storage import Location, open_location, parse_location
 from tests.centres import SESSIONS, SUBJECTS, rows, write_centre
@@ -130,7 +130,7 @@ def corrupt_footer(data: bytes) -> bytes:
     return data[:-8] + struct.pack("<I", 1 << 30) + b"PAR1"
 
 
-def test_broken_files_skip_only_their_tables(tmp_path: Path) -> None:
+def test_broken_files_fail_only_their_tables(tmp_path: Path) -> None:
     good = write_good(str(tmp_path / "good"))
     broken = str(tmp_path / "broken")
     tables = {
@@ -156,21 +156,31 @@ def test_broken_files_skip_only_their_tables(tmp_path: Path) -> None:
         DatasetSettings(name="broken", location=broken),
     ]
     with running_server(Settings(datasets=datasets)) as uri:
-        assert count(uri, "SELECT count(*) FROM local.good.subjects") == 2
-        assert count(uri, "SELECT count(*) FROM local.good.sessions") == 1
-        # The broken dataset's healthy table is served; a schema file that is not JSON
-        # only loses the remarks.
-        assert count(uri, "SELECT count(*) FROM local.broken.subjects") == 2
-        for table in ("sessions", "visits", "notes"):
-            with pytest.raises(flight_sql.Error, match="does not exist"):
-                count(uri, f"SELECT count(*) FROM local.broken.{table}")
+        # Footers are read at a table's first use: each broken table fails then, alone,
+        # naming its file inside the version, and fails again (nothing kept) next time.
+        for _ in range(2):
+            for table, file in (
+                ("sessions", "part-1"),
+                ("visits", "part-0"),
+                ("notes", "part-0"),
+            ):
+                with pytest.raises(flight_sql.InternalError) as raised:
+                    count(uri, f"SELECT count(*) FROM local.broken.{table}")
+                message = str(raised.value)
+                assert (
+                    f"cannot read local.broken.{table}: file tables/{table}/{file}.parquet"
+                    " is truncated or corrupt" in message
+                )
+                assert str(tmp_path) not in message
+            assert count(uri, "SELECT count(*) FROM local.good.subjects") == 2
+            assert count(uri, "SELECT count(*) FROM local.good.sessions") == 1
+            # The broken dataset's healthy table is served; a schema file that is not
+            # JSON only loses the remarks.
+            assert count(uri, "SELECT count(*) FROM local.broken.subjects") == 2
         entry = served(listing(uri))["local", "broken"]
     problems = "\n".join(entry["problems"])
     print(problems)
-    assert entry["tables"] == 1 and not entry["stale"]
-    assert "table sessions: file tables/sessions/part-1.parquet" in problems
-    assert "table visits: file tables/visits/part-0.parquet" in problems
-    assert "table notes: file tables/notes/part-0.parquet" in problems
+    assert entry["tables"] == 4 and not entry["stale"]
     assert "table subjects: schema file ignored (invalid JSON" in problems
     assert "versions/6543a1b2c3d4e5f6071829bb: unreadable dataset_description.json" in problems
 
@@ -446,6 +456,8 @@ def test_a_view_duckdb_refuses_leaves_the_other_views_served(tmp_path: Path) -> 
     runtime.engine.plan("SELECT * FROM local.proj.subjects", QueryContext())
     # Views are made on first use: the refusal fails the query that needs it, as a storage
     # fault under a query does.
-    with pytest.raises(QueryError, match=r"cannot read local\.proj\.sessions: a data file is gone"):
+    gone = r"cannot read local\.proj\.sessions: file tables/sessions/\S+ is gone"
+    with pytest.raises(QueryError, match=gone) as raised:
         runtime.engine.plan("SELECT * FROM local.proj.sessions", QueryContext())
+    assert raised.value.kind is ErrorKind.NOT_FOUND
     runtime.engine.plan("SELECT * FROM local.proj.subjects", QueryContext())

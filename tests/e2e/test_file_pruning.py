@@ -213,6 +213,27 @@ def test_queries_bounds_cannot_decide_read_every_file(deleted: Deleted, sql: str
         _query(deleted.whole, sql)
 
 
+@pytest.mark.parametrize(
+    ("sql", "rows"),
+    [
+        (f"SELECT * FROM {TABLE} LIMIT {ROWS}", ROWS),
+        (f"SELECT n, id FROM {TABLE} LIMIT 4 OFFSET 3", 4),
+    ],
+)
+def test_a_bare_limit_reads_only_the_first_files(
+    deleted: Deleted, files: list[Path], sql: str, rows: int
+) -> None:
+    """File 0, which is kept, holds the rows a bare LIMIT needs: nothing else is opened."""
+    got = _query(deleted.whole, sql)
+    expected = _reference(files, sql)
+    assert got.schema == expected.schema and got.num_rows == rows
+    every = _reference(files, sql.split(" LIMIT ")[0]).to_pylist()
+    assert all(row in every for row in got.to_pylist())
+    # A LIMIT past the first file's rows needs file 1, which is gone.
+    with pytest.raises(adbc_driver_manager.Error, match="a data file is gone"):
+        _query(deleted.whole, f"SELECT * FROM {TABLE} LIMIT {ROWS + 1}")
+
+
 def test_a_new_publish_never_meets_an_earlier_rewrite(tmp_path: Path) -> None:
     """A lookup's pruned statement is kept for its text and published table; once a
     refresh publishes the table anew (here: a file gone), the lookup is pruned afresh."""

@@ -107,7 +107,7 @@ def test_lists_a_dataset_root(dataset: Dataset) -> None:
     (version,), problems = read_versions(dataset.fs, dataset.root)
     assert problems == []
     assert (version.id, sorted(version.tables)) == ("v1", ["subjects"])
-    assert version.tables["subjects"].file_rows == {dataset.path(PARQUET): 3}
+    assert version.tables["subjects"].loaded.file_rows == {dataset.path(PARQUET): 3}
     assert version.tables["subjects"].remarks == "people"
 
 

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flight_server.catalog.layout import LayoutError, read_versions
+from flight_server.catalog.loading import Unreadable, UnreadableTable
 
 FS = fsspec.filesystem("file")
 
@@ -71,8 +72,8 @@ def test_current_layout_orders_by_created_not_folder_name(tmp_path: Path) -> Non
     assert subjects.remarks == "subjects"
     (path,) = subjects.files
     assert path == f"{tmp_path}/versions/aaa/tables/subjects/0-0.parquet"
-    assert subjects.file_rows == {path: 3}
     assert subjects.file_bytes == {path: (tmp_path / path).stat().st_size}
+    assert subjects.loaded.file_rows == {path: 3}
 
 
 def test_version_id_and_label_fall_back_to_the_folder_name(tmp_path: Path) -> None:
@@ -147,14 +148,23 @@ def test_broken_versions_are_skipped_with_a_reason(tmp_path: Path) -> None:
     assert any(p.startswith("versions/notdict: unreadable") for p in problems)
 
 
-def test_a_table_with_a_corrupt_file_is_left_out_whole(tmp_path: Path) -> None:
+def test_a_table_with_a_corrupt_file_fails_whole_at_first_use(tmp_path: Path) -> None:
     folder = tmp_path / "versions" / "v1"
     write_version(folder, tables={"subjects": 2, "sessions": 2})
     write(folder / "tables" / "sessions" / "1-0.parquet", b"not parquet at all")
     (version,), problems = read_versions(FS, str(tmp_path))
-    assert sorted(version.tables) == ["subjects"]
-    (problem,) = problems
-    assert problem.startswith("versions/v1: table sessions: file tables/sessions/1-0.parquet")
+    # A refresh reads listings only: the table is listed, and its first use fails.
+    assert problems == [] and sorted(version.tables) == ["sessions", "subjects"]
+    assert version.tables["subjects"].loaded.rows == 2
+    with pytest.raises(UnreadableTable) as raised:
+        version.tables["sessions"].loaded  # noqa: B018 (the property reads the footers)
+    assert raised.value.why is Unreadable.CORRUPT
+    assert str(raised.value).startswith("file tables/sessions/1-0.parquet is truncated or corrupt")
+    assert str(tmp_path) not in str(raised.value)  # no server path reaches the caller
+    # Nothing was kept of the failure: once repaired, the same table object loads.
+    write(folder / "tables" / "sessions" / "1-0.parquet", b"")
+    pq.write_table(pa.table({"id": ["x"]}), folder / "tables" / "sessions" / "1-0.parquet")
+    assert version.tables["sessions"].loaded.rows == 3
 
 
 def test_an_unreadable_schema_file_keeps_its_table(tmp_path: Path) -> None:
@@ -196,7 +206,7 @@ def test_files_with_different_schemas_form_groups(tmp_path: Path) -> None:
     wider = folder / "tables" / "subjects" / "1-0.parquet"
     pq.write_table(pa.table({"id": ["x"], "age": [1.5]}), wider)
     (version,), _ = read_versions(FS, str(tmp_path))
-    groups = version.tables["subjects"].file_groups
+    groups = version.tables["subjects"].loaded.file_groups
     assert sorted(len(group) for group in groups) == [1, 1]
     assert {path for group in groups for path in group} == set(version.tables["subjects"].files)
 

@@ -94,3 +94,32 @@ def test_only_terms_on_partition_columns_prune(connection) -> None:
 def test_hive_values_come_from_folders() -> None:
     path = "/data/t/year=2020/modality=__HIVE_DEFAULT_PARTITION__/part=1.parquet"
     assert partitioning.hive_values(path) == {"year": "2020", "modality": None}
+
+
+@pytest.mark.parametrize(
+    ("sql", "rows"),
+    [
+        ("SELECT * FROM t LIMIT 10", 10),
+        ("SELECT a, upper(p) FROM t AS x LIMIT 4 OFFSET 3", 7),
+        ("SELECT * FROM t LIMIT 0", 0),
+        ("SELECT * FROM t LIMIT 100000000000", 100_000_000_000),
+        # An order, a filter, a grouping, DISTINCT, a window, a parameter, a percentage or
+        # an expression: the first rows of the first files may not be an answer.
+        ("SELECT * FROM t ORDER BY a LIMIT 3", None),
+        ("SELECT * FROM t WHERE a > 5 LIMIT 3", None),
+        ("SELECT b FROM t GROUP BY b LIMIT 1", None),
+        ("SELECT count(*) FROM t LIMIT 1", None),
+        ("SELECT DISTINCT b FROM t LIMIT 2", None),
+        ("SELECT a, row_number() OVER () FROM t LIMIT 3", None),
+        ("SELECT * FROM t LIMIT ?", None),
+        ("SELECT * FROM t LIMIT 10%", None),
+        ("SELECT * FROM t LIMIT 2 + 1", None),
+        ("SELECT * FROM t LIMIT (SELECT 1)", None),
+        ("SELECT * FROM t, t AS u LIMIT 1", None),
+        ("SELECT * FROM t", None),
+    ],
+)
+def test_limited_rows(connection, excluded, sql: str, rows: int | None) -> None:
+    tree = partitioning.parse(connection, sql)
+    assert tree is not None
+    assert partitioning.limited_rows(tree, excluded) == rows
