@@ -49,30 +49,37 @@ def site(datasets: int, tables: int) -> dict[str, str]:
     return {name: f"{root}/{name}" for name in names}
 
 
-def one_table(files: int, groups: int = 1) -> str:
+def one_table(files: int, groups: int = 1, wide: int = 0) -> str:
     """A dataset whose table ``t`` has ``files`` files in ``groups`` schema groups; its root.
 
     File ``i`` holds ids ``i * ROWS_PER_FILE`` onwards; with several groups, the files of
-    group ``g`` carry one more column, ``extra_{g}``, so no two groups share a schema.
+    group ``g`` carry one more column, ``extra_{g}``, so no two groups share a schema. With
+    ``wide``, every file of a one-schema table carries ``wide`` such columns: as wide as a
+    table drifting over ``wide`` groups, without its drift.
     """
 
     def file_rows() -> Iterable[pa.Table]:
         for index in range(files):
             group = index % groups
-            yield rows(index * ROWS_PER_FILE, f"extra_{group:03d}" if groups > 1 else None)
+            if wide:
+                extras = [f"extra_{column:03d}" for column in range(wide)]
+            else:
+                extras = [f"extra_{group:03d}"] if groups > 1 else []
+            yield rows(index * ROWS_PER_FILE, *extras)
 
     def write(at: str) -> None:
         rng = random.Random(f"table/{files}x{groups}")
         write_version(Path(at), "table", {TABLE: file_rows()}, rng)
 
-    return _generated(f"table-{files}-files-{groups}-groups", write)
+    width = f"-{wide}-wide" if wide else ""
+    return _generated(f"table-{files}-files-{groups}-groups{width}", write)
 
 
-def rows(first: int, extra: str | None = None) -> pa.Table:
-    """``ROWS_PER_FILE`` rows with ids from ``first``, and an ``extra`` column if named."""
+def rows(first: int, *extras: str) -> pa.Table:
+    """``ROWS_PER_FILE`` rows with ids from ``first``, and the ``extras`` columns named."""
     ids = pa.array(range(first, first + ROWS_PER_FILE), pa.int64())
     columns = {"id": ids, "label": pc.cast(ids, pa.string())}
-    if extra:
+    for extra in extras:
         columns[extra] = ids
     return pa.table(columns)
 
