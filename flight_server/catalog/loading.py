@@ -22,6 +22,7 @@ import fsspec
 from flight_server.catalog.footers import FOOTERS, Footer, schema_groups
 from flight_server.catalog.model import DataFile, LoadedFiles, Table
 from flight_server.config import DEFAULT_LOADED_FILES
+from flight_server.identifiers import fold
 
 
 class Unreadable(Enum):
@@ -133,14 +134,16 @@ class FooterLoader:
                 raise UnreadableTable(f"file {where} {why.value}", why)
             readable[path] = footer
         sizes = table.file_bytes
+        groups = schema_groups(readable)
         return LoadedFiles(
             tuple(
                 tuple(
                     DataFile(path, sizes[path], readable[path].rows, readable[path].bounds)
                     for path in group
                 )
-                for group in schema_groups(readable)
-            )
+                for group in groups
+            ),
+            tuple(frozenset(map(fold, readable[group[0]].schema.names)) for group in groups),
         )
 
 

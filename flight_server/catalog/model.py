@@ -46,6 +46,13 @@ class LoadedFiles:
     """
 
     groups: tuple[tuple[DataFile, ...], ...]
+    #: Each group's column names, folded (partition columns from paths not among them).
+    group_columns: tuple[frozenset[str], ...] = ()
+
+    @cached_property
+    def group_of(self) -> Mapping[str, int]:
+        """Each file's group, by path."""
+        return {file.path: index for index, group in enumerate(self.groups) for file in group}
 
     @cached_property
     def data_files(self) -> tuple[DataFile, ...]:

@@ -790,9 +790,21 @@ class Engine:
         table's columns and types (files lacking a column give NULLs for it).
 
         The columns come from the table's cached plan, as typed NULLs: naming the view
-        here would bind its scan of every file again, for each query.
+        here would bind its scan of every file again, for each query. Files of one schema
+        group (of a table without partition columns) need no union: their columns are
+        known, and the others are NULLs of the table's types.
         """
         columns = self._column_types(key).values()
+        loaded = table.loaded
+        groups = {loaded.group_of[path] for path in files}
+        if len(groups) == 1 and not table.hive_partitioned and loaded.group_columns:
+            present = loaded.group_columns[groups.pop()]
+            projected = ", ".join(
+                f"CAST({quote_ident(name) if fold(name) in present else 'NULL'} AS {type_name})"
+                f" AS {quote_ident(name)}"
+                for name, type_name in columns
+            )
+            return f"SELECT {projected} FROM ({self._view_sql(dataset, table, set(files))})"
         projection = ", ".join(
             f"CAST({quote_ident(name)} AS {type_name}) AS {quote_ident(name)}"
             for name, type_name in columns

@@ -75,7 +75,11 @@ def test_drifting_table_reads_as_duckdb_does(
         assert got.schema.field("bucket").type == pa.int64()
         assert got.cast(expected.schema).equals(expected)
         assert len(got.schema.names) == len(SCAN.file_schema()) + GROUPS[name] - 1
-        cur.execute(f"SELECT * FROM local.{name}.scan LIMIT 2")
-        assert cur.fetch_arrow_table().num_rows == 2
+        rows = got.to_pylist()
+        for limit in (2, 8):  # the first file (5 rows), then files of two schema groups
+            cur.execute(f"SELECT * FROM local.{name}.scan LIMIT {limit}")
+            first = cur.fetch_arrow_table()
+            assert first.schema.equals(got.schema) and first.num_rows == limit
+            assert all(row in rows for row in first.to_pylist())
         cur.execute(f"SELECT count(extra_1) AS n FROM local.{name}.scan WHERE bucket IS NULL")
         assert cur.fetch_arrow_table().to_pylist() == [{"n": 0}]
