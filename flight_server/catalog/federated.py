@@ -16,8 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-import pyarrow.parquet as pq
-
 from flight_server.catalog.isolation import LOAD_CONCURRENCY, Skip, run_units
 from flight_server.catalog.model import (
     CentreTable,
@@ -107,7 +105,7 @@ def build(entry: FederatedSettings, centres: Mapping[str, Dataset]) -> DerivedSc
     for name in names:
         present = {c: d.latest.tables[name] for c, d in centres.items() if name in d.latest.tables}
         parts = tuple(
-            CentreTable(c, f"{c}/{name}", frozenset(_columns(centres[c], table)))
+            CentreTable(c, f"{c}/{name}", frozenset(_columns(table)))
             for c, table in present.items()
         )
         keys = criteria.get(name, ())
@@ -176,11 +174,12 @@ def _open(
     return opened.datasets[0]
 
 
-def _columns(dataset: Dataset, table: Table) -> set[str]:
-    """A table's column names: one footer per group of same-schema files, plus partitions."""
+def _columns(table: Table) -> set[str]:
+    """A table's column names: its schema groups' (from the footers), plus partitions."""
+    loaded = table.loaded
     columns: set[str] = set()
-    for group in table.loaded.file_groups:
-        columns |= set(pq.read_schema(group[0], filesystem=dataset.filesystem).names)
+    for names, group in zip(loaded.group_columns, loaded.file_groups, strict=True):
+        columns |= set(names)
         if table.hive_partitioned:
             columns |= {part.split("=", 1)[0] for part in group[0].split("/") if "=" in part}
     return columns

@@ -22,7 +22,6 @@ import fsspec
 from flight_server.catalog.footers import FOOTERS, Footer, schema_groups
 from flight_server.catalog.model import DataFile, LoadedFiles, Table
 from flight_server.config import DEFAULT_LOADED_FILES
-from flight_server.identifiers import fold
 
 
 class Unreadable(Enum):
@@ -143,7 +142,7 @@ class FooterLoader:
                 )
                 for group in groups
             ),
-            tuple(frozenset(map(fold, readable[group[0]].schema.names)) for group in groups),
+            tuple(tuple(readable[group[0]].schema.names) for group in groups),
         )
 
 

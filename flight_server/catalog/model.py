@@ -46,8 +46,9 @@ class LoadedFiles:
     """
 
     groups: tuple[tuple[DataFile, ...], ...]
-    #: Each group's column names, folded (partition columns from paths not among them).
-    group_columns: tuple[frozenset[str], ...] = ()
+    #: Each group's column names, from its footers (partition columns from paths not
+    #: among them).
+    group_columns: tuple[tuple[str, ...], ...] = ()
 
     @cached_property
     def group_of(self) -> Mapping[str, int]:

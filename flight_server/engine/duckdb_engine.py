@@ -651,22 +651,17 @@ class Engine:
             rows = served.table.loaded.rows
             counts = (f"CAST({rows} AS BIGINT) AS {quote_ident(name)}" for name in names)
             return f"SELECT {', '.join(counts)}"
-        limit = partitioning.limited_rows(parsed, self._not_row_wise) if parsed else None
-        if limit is not None:
-            files = _first_files(served.table.loaded, limit)
-            if 2 * len(files) > len(served.table.files):
-                return sql
-            try:
-                scan = self._files_scan(served.key, served.dataset, served.table, files)
-                return self._bound_sql(cursor, parsed, scan)
-            except _UNDECIDED:
-                return sql
-        tree, _readable = self._part_shape(cursor, sql, reads)
-        if tree is None or tree["node"].get("where_clause") is None:
-            return sql  # nothing to prune by (``table_plan``'s own query among them)
         key, table = served.key, served.table
+        limit = partitioning.limited_rows(parsed, self._not_row_wise) if parsed else None
         try:
-            files = self._matching_files(cursor, tree, key, table)
+            if limit is not None:  # any rows answer it: the first ones (``parsed`` is set)
+                tree = parsed
+                files = _first_files(table.loaded, limit)
+            else:
+                tree, _readable = self._part_shape(cursor, sql, reads)
+                if tree is None or tree["node"].get("where_clause") is None:
+                    return sql  # nothing to prune by (``table_plan``'s own query among them)
+                files = self._matching_files(cursor, tree, key, table)
             if 2 * len(files) > len(table.files):
                 return sql
             return self._bound_sql(
@@ -798,7 +793,7 @@ class Engine:
         loaded = table.loaded
         groups = {loaded.group_of[path] for path in files}
         if len(groups) == 1 and not table.hive_partitioned and loaded.group_columns:
-            present = loaded.group_columns[groups.pop()]
+            present = {fold(name) for name in loaded.group_columns[groups.pop()]}
             projected = ", ".join(
                 f"CAST({quote_ident(name) if fold(name) in present else 'NULL'} AS {type_name})"
                 f" AS {quote_ident(name)}"
@@ -865,8 +860,9 @@ class Engine:
         catalog, schema = context.default_catalog, context.default_schema
         if not catalog:
             return
-        if schema and (fold(catalog), fold(schema)) in self._published[1]:
-            with self._lock:
+        folded = (fold(catalog), fold(schema or ""))
+        if schema and folded in self._published[1] and folded not in self._made_schemas:
+            with self._lock:  # once per schema: every later call finds it made
                 self._make_schema(catalog, schema)
         target = qualified(catalog, schema) if schema else quote_ident(catalog)
         try:

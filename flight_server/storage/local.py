@@ -52,7 +52,8 @@ def _walk(root: str) -> dict[str, dict[str, Any]]:
     with its target's size; a missing root is empty."""
     try:
         if not os.path.isdir(root):
-            return {root: _info(root, os.stat(root).st_size, os.stat(root).st_mtime)}
+            status = os.stat(root)
+            return {root: _info(root, status.st_size, status.st_mtime)}
     except FileNotFoundError:
         return {}
     files: dict[str, dict[str, Any]] = {}
