@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -196,6 +197,12 @@ class Engine:
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
         self._rewrites: LruCache[tuple[str, int], tuple[ServedTable, str]] = LruCache(1024)
         self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
+        # The table a part's query is bound to before its scan is spliced in: a name no
+        # caller can know, so no query text can contain it (``partitioning.spliced``).
+        self._placeholder = f"fw_part_{secrets.token_hex(16)}"
+        placeholder_tree = partitioning.parse(self._db, f"SELECT * FROM {self._placeholder}")
+        assert placeholder_tree is not None, "DuckDB serialises a plain SELECT"
+        self._placeholder_tree = placeholder_tree
         # The published tables that read files of their own (derived tables do not), as
         # served (files, rows and per-file bounds once loaded), for pruning and parts.
         self._file_tables: dict[TableKey, ServedTable] = {}
@@ -740,17 +747,19 @@ class Engine:
     def _bound_sql(
         self, cursor: duckdb.DuckDBPyConnection, tree: partitioning.Tree, scan: str
     ) -> str:
-        """The query of ``tree`` with its one table replaced by ``scan``."""
+        """The query of ``tree`` with its one table replaced by ``scan``: bound to the
+        placeholder table, written back by DuckDB, and the placeholder replaced by it."""
         try:
-            part = partitioning.parse(cursor, f"SELECT * FROM ({scan})")
-            if part is None:
-                raise QueryError(ErrorKind.INTERNAL, "a part's scan could not be analysed")
             rows = cursor.execute(
-                "SELECT json_deserialize_sql(?)", [partitioning.bound_to_part(tree, part)]
+                "SELECT json_deserialize_sql(?)",
+                [partitioning.bound_to_part(tree, self._placeholder_tree)],
             ).fetchall()
+            return partitioning.spliced(str(rows[0][0]), self._placeholder, scan)
         except duckdb.Error as exc:
             raise classify(exc) from None
-        return str(rows[0][0])
+        except ValueError as exc:
+            message = f"a part's query could not be written: {exc}"
+            raise QueryError(ErrorKind.INTERNAL, message) from None
 
     def _part_shape(
         self, cursor: duckdb.DuckDBPyConnection, sql: str, reads: Sequence[TableKey]
@@ -784,13 +793,19 @@ class Engine:
         """A SELECT of some of a published table's files (maybe none) with exactly the
         table's columns and types (files lacking a column give NULLs for it).
 
-        The columns come from the table's cached plan, as typed NULLs: naming the view
-        here would bind its scan of every file again, for each query. Files of one schema
-        group (of a table without partition columns) need no union: their columns are
-        known, and the others are NULLs of the table's types.
+        A table of one schema (and no partition columns) is scanned as its view is, over
+        fewer files: the same columns and types by construction, and binding no projection
+        (a projection of 200 columns binds in 10 ms, the bare scan in 2).
+
+        Otherwise the columns come from the table's cached plan, as typed NULLs: naming the
+        view here would bind its scan of every file again, for each query. Files of one
+        schema group (of a table without partition columns) need no union: their columns
+        are known, and the others are NULLs of the table's types.
         """
-        columns = self._column_types(key).values()
         loaded = table.loaded
+        if files and len(loaded.groups) == 1 and not table.hive_partitioned:
+            return self._view_sql(dataset, table, set(files))
+        columns = self._column_types(key).values()
         groups = {loaded.group_of[path] for path in files}
         if len(groups) == 1 and not table.hive_partitioned and loaded.group_columns:
             present = {fold(name) for name in loaded.group_columns[groups.pop()]}

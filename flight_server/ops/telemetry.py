@@ -7,7 +7,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, cast
 
-import pyarrow as pa
 from prometheus_client import Counter, Histogram
 from prometheus_client.registry import Collector
 
@@ -121,9 +120,9 @@ class Telemetry:
             execution.interrupt()
         return len(running)
 
-    def _count(self, batch: pa.RecordBatch) -> None:
-        self.rows.inc(batch.num_rows)
-        self.bytes.inc(batch.nbytes)
+    def _count(self, rows: int, size: int) -> None:
+        self.rows.inc(rows)
+        self.bytes.inc(size)
 
     def _ended(self, execution: WatchedExecution, span: Span | None) -> None:
         with self._lock:

@@ -123,3 +123,39 @@ def test_limited_rows(connection, excluded, sql: str, rows: int | None) -> None:
     tree = partitioning.parse(connection, sql)
     assert tree is not None
     assert partitioning.limited_rows(tree, excluded) == rows
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT x.a FROM fw_part_x AS x WHERE (a > 1)",
+        'SELECT x.a FROM "fw_part_x" AS x WHERE (a > 1)',
+    ],
+)
+def test_a_scan_is_spliced_in_for_its_placeholder(sql: str) -> None:
+    spliced = partitioning.spliced(sql, "fw_part_x", "SELECT 1 AS a")
+    assert spliced == "SELECT x.a FROM (SELECT 1 AS a) AS x WHERE (a > 1)"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM t",  # not named
+        "SELECT 'fw_part_x' AS s FROM fw_part_x",  # named twice: which one is the table?
+        "SELECT a FROM fw_part_x_2",  # a longer name is another name
+    ],
+)
+def test_a_placeholder_not_named_exactly_once_is_refused(sql: str) -> None:
+    with pytest.raises(ValueError, match="placeholder"):
+        partitioning.spliced(sql, "fw_part_x", "SELECT 1 AS a")
+
+
+def test_a_part_bound_to_the_placeholder_runs_over_its_scan(connection) -> None:
+    tree = partitioning.parse(connection, "SELECT x.a * 2 AS d FROM t AS x(a, c) WHERE c = 1")
+    placeholder = partitioning.parse(connection, "SELECT * FROM fw_part_x")
+    assert tree is not None and placeholder is not None
+    ((sql,),) = connection.execute(
+        "SELECT json_deserialize_sql(?)", [partitioning.bound_to_part(tree, placeholder)]
+    ).fetchall()
+    part = partitioning.spliced(sql, "fw_part_x", "SELECT * FROM t WHERE a < 5")
+    assert sorted(connection.sql(part).fetchall()) == [(2,), (8,)]
