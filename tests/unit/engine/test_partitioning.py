@@ -73,16 +73,6 @@ def test_everything_else_stays_whole(connection, excluded, sql: str) -> None:
     assert not scan(connection, excluded, sql)
 
 
-def test_a_part_binds_the_table_to_its_scan(connection) -> None:
-    tree = partitioning.parse(connection, "SELECT x.a * 2 AS d FROM t AS x WHERE b = 1")
-    part = partitioning.parse(connection, "SELECT * FROM (SELECT * FROM t WHERE a < 5)")
-    assert tree is not None and part is not None
-    ((sql,),) = connection.execute(
-        "SELECT json_deserialize_sql(?)", [partitioning.bound_to_part(tree, part)]
-    ).fetchall()
-    assert sorted(connection.sql(sql).fetchall()) == [(2,), (8,)]
-
-
 def test_only_terms_on_partition_columns_prune(connection) -> None:
     sql = "SELECT * FROM t AS x WHERE x.p = 'y' AND (b = 1 OR p = 'z') AND upper(p) > 'A'"
     tree = partitioning.parse(connection, sql)
