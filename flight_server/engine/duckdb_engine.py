@@ -803,11 +803,12 @@ class Engine:
         are known, and the others are NULLs of the table's types.
         """
         loaded = table.loaded
-        if files and len(loaded.groups) == 1 and not table.hive_partitioned:
+        groups = {loaded.group_of[path] for path in files}
+        one_group = len(groups) == 1 and not table.hive_partitioned and bool(loaded.group_columns)
+        if one_group and len(loaded.groups) == 1:
             return self._view_sql(dataset, table, set(files))
         columns = self._column_types(key).values()
-        groups = {loaded.group_of[path] for path in files}
-        if len(groups) == 1 and not table.hive_partitioned and loaded.group_columns:
+        if one_group:
             present = {fold(name) for name in loaded.group_columns[groups.pop()]}
             projected = ", ".join(
                 f"CAST({quote_ident(name) if fold(name) in present else 'NULL'} AS {type_name})"
