@@ -24,7 +24,7 @@ from flight_server.catalog.model import (
     Table,
 )
 from flight_server.config import EngineSettings
-from flight_server.engine import file_matching, partitioning
+from flight_server.engine import duckdb_calls, file_matching, partitioning
 from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify, unreadable
 from flight_server.engine.execution import Execution
@@ -196,6 +196,7 @@ class Engine:
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
         self._rewrites: LruCache[tuple[str, int], tuple[ServedTable, str]] = LruCache(1024)
+        self._paddings: LruCache[tuple[int, int], tuple[Table, str]] = LruCache(256)
         self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
         # The table a part's query is bound to before its scan is spliced in: a name no
         # caller can know, so no query text can contain it (``partitioning.spliced``).
@@ -493,11 +494,12 @@ class Engine:
             count = _parameter_count(cursor, sql) if ("?" in sql or "$" in sql) else 0
             values = list(parameters) if parameters is not None else [None] * count
             # Bound over the files it may read: binding a scan stats each of its files.
-            relation = cursor.sql(self._pruned(cursor, sql, reads), params=values or None)
-            type_names = tuple(str(t) for t in relation.types)
-            signature = tuple(zip(relation.columns, type_names, strict=True))
+            run = self._pruned(cursor, sql, reads)
+            names, types = duckdb_calls.signature(cursor, run, values)
+            type_names = tuple(str(t) for t in types)
+            signature = tuple(zip(names, type_names, strict=True))
             schema = self._arrow_schemas.get_or_make(
-                signature, lambda: _arrow_schema(cursor, relation, signature)
+                signature, lambda: _arrow_schema(cursor, signature, run, values)
             )
             return Plan(schema, type_names, count, tuple(dict.fromkeys(reads)))
         except duckdb.Error as exc:
@@ -807,15 +809,10 @@ class Engine:
         one_group = len(groups) == 1 and not table.hive_partitioned and bool(loaded.group_columns)
         if one_group and len(loaded.groups) == 1:
             return self._view_sql(dataset, table, set(files))
-        columns = self._column_types(key).values()
         if one_group:
-            present = {fold(name) for name in loaded.group_columns[groups.pop()]}
-            projected = ", ".join(
-                f"CAST({quote_ident(name) if fold(name) in present else 'NULL'} AS {type_name})"
-                f" AS {quote_ident(name)}"
-                for name, type_name in columns
-            )
+            projected = self._padded(key, table, groups.pop())
             return f"SELECT {projected} FROM ({self._view_sql(dataset, table, set(files))})"
+        columns = self._column_types(key).values()
         projection = ", ".join(
             f"CAST({quote_ident(name)} AS {type_name}) AS {quote_ident(name)}"
             for name, type_name in columns
@@ -827,6 +824,22 @@ class Engine:
         if files:
             scan = f"({scan}) UNION ALL BY NAME ({self._view_sql(dataset, table, set(files))})"
         return f"SELECT {projection} FROM ({scan})"
+
+    def _padded(self, key: tuple[str, ...], table: Table, group: int) -> str:
+        """The projection giving files of one schema group the table's columns and types
+        (NULLs for those the group lacks), written once per published table and group
+        rather than for every new statement. An entry holds its table, as ``_rewrites`` do."""
+        found = self._paddings.get((id(table), group))
+        if found is not None and found[0] is table:
+            return found[1]
+        present = {fold(name) for name in table.loaded.group_columns[group]}
+        projected = ", ".join(
+            f"CAST({quote_ident(name) if fold(name) in present else 'NULL'} AS {type_name})"
+            f" AS {quote_ident(name)}"
+            for name, type_name in self._column_types(key).values()
+        )
+        self._paddings.put((id(table), group), (table, projected))
+        return projected
 
     def table_plan(self, catalog: str, schema: str, table: str) -> Plan:
         """A published table's schema and DuckDB type names (cached until the view changes)."""
@@ -957,8 +970,9 @@ def _scan_sql(
 
 def _arrow_schema(
     cursor: duckdb.DuckDBPyConnection,
-    relation: duckdb.DuckDBPyRelation,
     signature: tuple[tuple[str, str], ...],
+    sql: str,
+    values: Sequence[object],
 ) -> pa.Schema:
     """The Arrow schema DuckDB gives columns of these names and types, read from no table.
 
@@ -975,7 +989,8 @@ def _arrow_schema(
             return without_dictionaries(typed_nulls.to_arrow_table().schema)
     except duckdb.Error:
         pass
-    return without_dictionaries(relation.limit(0).to_arrow_table().schema)
+    query = cursor.sql(sql, params=list(values) or None)
+    return without_dictionaries(query.limit(0).to_arrow_table().schema)
 
 
 def _names(keys: Sequence[Sequence[str]]) -> tuple[str, ...]:

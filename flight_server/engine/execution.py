@@ -11,6 +11,7 @@ from contextlib import suppress
 import duckdb
 import pyarrow as pa
 
+from flight_server.engine import duckdb_calls
 from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify
 from flight_server.engine.result_cache import CachedResult, Recording
@@ -152,7 +153,6 @@ class Execution:
             raise classify(duckdb.InterruptException("INTERRUPT Error: Interrupted!"))
         assert self._cursor is not None, "only a replay has no cursor, and it has no steps"
         try:
-            relation = self._cursor.sql(sql, params=list(parameters) if parameters else None)
-            return relation.to_arrow_reader(self._batch_rows)
+            return duckdb_calls.stream(self._cursor, sql, parameters, self._batch_rows)
         except duckdb.Error as exc:
             raise classify(exc, self._tables) from None

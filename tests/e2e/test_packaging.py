@@ -86,9 +86,16 @@ def imported_modules(source: str) -> set[str]:
     }
 
 
+@cache
+def providers() -> dict[str, list[str]]:
+    """Top-level module → distributions; a scan of every installed distribution, so once."""
+    return importlib.metadata.packages_distributions()
+
+
+@cache
 def distribution_of(module: str) -> str:
     """The installed distribution that provides ``module`` (namespace packages resolved)."""
-    candidates = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
+    candidates = providers().get(module.split(".")[0], [])
     assert candidates, f"{module} is installed by no distribution"
     if len(set(candidates)) == 1:
         return normalized(candidates[0])
