@@ -196,7 +196,7 @@ class Engine:
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
         self._rewrites: LruCache[tuple[str, int], tuple[ServedTable, str]] = LruCache(1024)
-        self._paddings: LruCache[tuple[int, int], tuple[Table, str]] = LruCache(256)
+        self._paddings: LruCache[tuple[int, tuple[str, ...]], tuple[Table, str]] = LruCache(256)
         self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
         # The table a part's query is bound to before its scan is spliced in: a name no
         # caller can know, so no query text can contain it (``partitioning.spliced``).
@@ -810,7 +810,7 @@ class Engine:
         if one_group and len(loaded.groups) == 1:
             return self._view_sql(dataset, table, set(files))
         if one_group:
-            projected = self._padded(key, table, groups.pop())
+            projected = self._padded(key, table, loaded.group_columns[groups.pop()])
             return f"SELECT {projected} FROM ({self._view_sql(dataset, table, set(files))})"
         columns = self._column_types(key).values()
         projection = ", ".join(
@@ -825,20 +825,21 @@ class Engine:
             scan = f"({scan}) UNION ALL BY NAME ({self._view_sql(dataset, table, set(files))})"
         return f"SELECT {projection} FROM ({scan})"
 
-    def _padded(self, key: tuple[str, ...], table: Table, group: int) -> str:
-        """The projection giving files of one schema group the table's columns and types
-        (NULLs for those the group lacks), written once per published table and group
-        rather than for every new statement. An entry holds its table, as ``_rewrites`` do."""
-        found = self._paddings.get((id(table), group))
+    def _padded(self, key: tuple[str, ...], table: Table, columns: tuple[str, ...]) -> str:
+        """The projection giving files of one schema group (of these ``columns``) the
+        table's columns and types, NULLs for those the group lacks; written once per
+        published table and group rather than for every new statement. An entry holds its
+        table, as ``_rewrites`` do."""
+        found = self._paddings.get((id(table), columns))
         if found is not None and found[0] is table:
             return found[1]
-        present = {fold(name) for name in table.loaded.group_columns[group]}
+        present = {fold(name) for name in columns}
         projected = ", ".join(
             f"CAST({quote_ident(name) if fold(name) in present else 'NULL'} AS {type_name})"
             f" AS {quote_ident(name)}"
             for name, type_name in self._column_types(key).values()
         )
-        self._paddings.put((id(table), group), (table, projected))
+        self._paddings.put((id(table), columns), (table, projected))
         return projected
 
     def table_plan(self, catalog: str, schema: str, table: str) -> Plan:
