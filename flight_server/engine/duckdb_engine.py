@@ -812,24 +812,17 @@ class Engine:
         if one_group:
             projected = self._padded(key, table, loaded.group_columns[groups.pop()])
             return f"SELECT {projected} FROM ({self._view_sql(dataset, table, set(files))})"
-        columns = self._column_types(key).values()
-        projection = ", ".join(
-            f"CAST({quote_ident(name)} AS {type_name}) AS {quote_ident(name)}"
-            for name, type_name in columns
-        )
-        nulls = ", ".join(
-            f"CAST(NULL AS {type_name}) AS {quote_ident(name)}" for name, type_name in columns
-        )
-        scan = f"SELECT {nulls} LIMIT 0"
+        every = tuple(name for name, _type in self._column_types(key).values())
+        scan = f"SELECT {self._padded(key, table, ())} LIMIT 0"
         if files:
             scan = f"({scan}) UNION ALL BY NAME ({self._view_sql(dataset, table, set(files))})"
-        return f"SELECT {projection} FROM ({scan})"
+        return f"SELECT {self._padded(key, table, every)} FROM ({scan})"
 
     def _padded(self, key: tuple[str, ...], table: Table, columns: tuple[str, ...]) -> str:
-        """The projection giving files of one schema group (of these ``columns``) the
-        table's columns and types, NULLs for those the group lacks; written once per
-        published table and group rather than for every new statement. An entry holds its
-        table, as ``_rewrites`` do."""
+        """The projection giving a scan of these ``columns`` (a schema group's, all or
+        none) the table's columns and types, NULLs for those it lacks; written once per
+        published table and set of columns rather than for every new statement. An entry
+        holds its table, as ``_rewrites`` do."""
         found = self._paddings.get((id(table), columns))
         if found is not None and found[0] is table:
             return found[1]
