@@ -74,6 +74,7 @@ class Service:
         """Drain: refuse new calls, let running queries finish, cancel the rest; True if clean."""
         self.runtime.stop()
         self.readiness.drain()
+        self.flight.drain(grace_seconds)
         log.info(
             "shutting down: refusing new calls, %d running quer%s get %gs to finish",
             self.telemetry.active_streams,

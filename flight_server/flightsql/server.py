@@ -39,6 +39,7 @@ from flight_server.flightsql import (
 )
 from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.flightsql.backend import Backend
+from flight_server.flightsql.drain import Drain
 from flight_server.flightsql.locations import with_locations
 from flight_server.flightsql.metadata_commands import command_for
 from flight_server.flightsql.plans import PlanCache
@@ -106,7 +107,8 @@ class FlightSqlServer(flight.FlightServerBase):
         self._advertised = tuple(advertised_locations)
         # Which advertised replica the next FlightInfo's first endpoint names.
         self._turns = itertools.count()
-        self._streams = QueryStreams(limits)
+        self._drain = Drain()
+        self._streams = QueryStreams(limits, self._drain)
         self._plans = PlanCache(
             backend.engine,
             lambda: backend.snapshot,
@@ -224,7 +226,9 @@ class FlightSqlServer(flight.FlightServerBase):
                 entry = command_for(command)
                 budget = self._limits.metadata_batch_bytes
                 batches = entry.batches(command, self._snapshot(context), engine, budget)
-                return flight.GeneratorStream(entry.schema(command), batches)
+                return flight.GeneratorStream(
+                    entry.schema(command), self._drain.lingering(context, batches)
+                )
             case StatementTicket(statement=statement):
                 rows = parameters.decode_rows(statement.parameters)
                 query_context = statement.context(caller.may_see)
@@ -287,6 +291,10 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         return [(action.name, action.description) for action in self._actions.values()]
+
+    def drain(self, grace_seconds: float) -> None:
+        """Shutdown is about to begin: streams that end from now on close gently."""
+        self._drain.begin(grace_seconds)
 
     def shutdown(self) -> None:
         super().shutdown()

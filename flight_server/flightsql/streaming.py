@@ -19,6 +19,7 @@ from flight_server.config import LimitsSettings
 from flight_server.engine import Execution, Plan, QueryError
 from flight_server.flightsql import limits, memory_guard
 from flight_server.flightsql.cancellation import Puller, Query, RunningQueries
+from flight_server.flightsql.drain import Drain
 from flight_server.flightsql.plans import CursorWatch, Runner
 from flight_server.flightsql.status import to_flight_error
 
@@ -26,12 +27,13 @@ from flight_server.flightsql.status import to_flight_error
 class QueryStreams:
     """The server's query slots, pull pool and running queries."""
 
-    def __init__(self, settings: LimitsSettings) -> None:
+    def __init__(self, settings: LimitsSettings, drain: Drain) -> None:
         self._slots = limits.QuerySlots(
             settings.max_concurrent_queries, settings.queue_seconds, settings.max_queries_per_user
         )
         self._timeout = settings.query_timeout_seconds
         self._running = RunningQueries()
+        self._drain = drain
         self._puller = Puller(
             settings.query_threads, memory_guard.ceiling_of(settings.max_memory_bytes)
         )
@@ -58,7 +60,7 @@ class QueryStreams:
         # pyarrow drops the stream unstarted when the client left before the schema was
         # sent, and an unstarted generator runs no ``finally``: close it on collection too.
         weakref.finalize(batches, query.close)
-        return flight.GeneratorStream(schema, batches)
+        return flight.GeneratorStream(schema, self._drain.lingering(context, batches))
 
     def planner(self, context: flight.ServerCallContext, caller: str) -> Runner:
         """Plans as queries run: in one of the caller's slots, within the time limit, and
