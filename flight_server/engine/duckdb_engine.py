@@ -775,7 +775,8 @@ class Engine:
         return tree, reads[0]
 
     def _parsed(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> partitioning.Tree | None:
-        """``sql``'s parse tree (``partitioning.parse``), kept per text unless very long."""
+        """``sql``'s parse tree, kept per text unless very long: the guard's, seeded by
+        ``_analysed``, or ``partitioning.parse``'s once that is evicted."""
         if len(sql) > MAX_CACHED_SQL:
             return partitioning.parse(cursor, sql)
         return self._part_trees.get_or_make(sql, lambda: partitioning.parse(cursor, sql))
@@ -867,7 +868,7 @@ class Engine:
             analysis = analyse(cursor, sql, *defaults, self._bounds)
         else:
             analysis = self._analyses.get_or_make(
-                (sql, *defaults), lambda: analyse(cursor, sql, *defaults, self._bounds)
+                (sql, *defaults), lambda: self._analysed(cursor, sql, defaults)
             )
         access = self._access(context)
         authorise(analysis, access)
@@ -876,6 +877,18 @@ class Engine:
         reads = [key for t in analysis.tables for key in t.candidates if access.readable(key)]
         self._ensure_views(reads)
         return cursor, reads
+
+    def _analysed(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        sql: str,
+        defaults: tuple[str | None, str | None],
+    ) -> Analysis:
+        """The guard's analysis of a new text; its parse tree is kept as the text's
+        (``_parsed``), so the results cache and the part analysis do not parse it again."""
+        analysis = analyse(cursor, sql, *defaults, self._bounds)
+        self._part_trees.put(sql, analysis.tree)
+        return analysis
 
     def _use_defaults(self, cursor: duckdb.DuckDBPyConnection, context: QueryContext) -> None:
         """Make unqualified names on ``cursor`` resolve in the call's default catalog and

@@ -14,7 +14,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -137,6 +137,10 @@ class Analysis:
     """
 
     tables: tuple[TableReference, ...]
+    #: The statement's parse tree the checks walked, for readers of the same text that
+    #: need one (the part analysis, the results cache): parsing costs more than checking.
+    #: Only read, never changed.
+    tree: dict[str, Any] = field(compare=False, repr=False)
 
     @property
     def needs_defaults(self) -> bool:
@@ -169,7 +173,7 @@ def analyse(
         reference = _check_node(node, ctes, defaults)
         if reference is not None:
             tables.append(reference)
-    return Analysis(tuple(tables))
+    return Analysis(tuple(tables), tree)
 
 
 def _check_tokens(sql: str, bounds: StatementBounds) -> None:
