@@ -31,7 +31,7 @@ ROWS = 3_000_000
 TAIL_BYTES = 512 * 1024
 STALL_SECONDS = 0.5
 # After the stall the tail trickles in, as over a slow link (bytes per second).
-SLOW_RATE = 1e6
+SLOW_RATE = 4e6
 
 
 class StallingProxy:
