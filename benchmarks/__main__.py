@@ -23,6 +23,7 @@ from benchmarks import (
     object_storage,
     partitions,
     repeat,
+    rpcs,
     scan,
     site_scale,
     small,
@@ -43,6 +44,7 @@ def sections(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
         "partitions": lambda: partitions.run(args.scan_rows, args.repeat),
         "site_scale": lambda: site_scale.run(10 if args.quick else 1, args.repeat),
         "repeat": lambda: repeat.run(args.subjects, args.repeat),
+        "rpcs": lambda: rpcs.run(args.subjects),
     }
 
 

@@ -122,6 +122,15 @@ def raw_flight(files: list[str], batch_rows: int) -> Iterator[str]:
         yield uri
 
 
+@contextmanager
+def bare_flight_sql() -> Iterator[Peer]:
+    """A Python Flight SQL server answering every statement from memory (no SQL)."""
+    port = free_port()
+    command = [sys.executable, "-m", "benchmarks.bareflightsql", str(port)]
+    with flight_process(command, port) as (uri, process):
+        yield Peer(uri, process.pid)
+
+
 def cpu_seconds(pid: int) -> float:
     """The process's user and system CPU time so far (/proc/<pid>/stat), all threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -5,6 +5,11 @@ execute is a new statement (ADBC prepares it, then GetFlightInfo, then DoGet) an
 results cache answers it, as an application looking up one record would. The server runs
 with its defaults and with its table cache on (warmed first). Server CPU per query comes
 from each server's /proc figures, all threads.
+
+Two floors are measured beside them: a bare Python Flight SQL server answering the same
+four RPCs from memory (``bareflightsql``: what pyarrow.flight itself costs), and in-process
+DuckDB running the same lookups over the parquet files and over its own copy of them.
+Their sum is the least a pyarrow server on DuckDB could take; the rest is ours.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from benchmarks.harness import Section, percentile
 
 SQL = "SELECT id, name, size FROM {files} WHERE \"parents.session\" = '{session}' AND {n} = {n}"
 CLIENTS = 8
+#: Lookups per in-process DuckDB figure.
+IN_PROCESS_RUNS = 300
 
 
 def session_ids(files: tuple[str, ...], count: int = 200) -> list[str]:
@@ -96,6 +103,29 @@ def measure(
     return out
 
 
+def in_process(files: tuple[str, ...], ids: list[str]) -> dict[str, float]:
+    """p50 and CPU per lookup of in-process DuckDB (each a new text) over the parquet files
+    and over its own copy of them: the query's part of any DuckDB-based server's time."""
+    listed = ", ".join(f"'{path}'" for path in files)
+    con = duckdb.connect()
+    con.execute("SET parquet_metadata_cache = true")  # as the server reads footers
+    con.execute(f"CREATE VIEW parquet_files AS SELECT * FROM read_parquet([{listed}])")
+    con.execute("CREATE TABLE own_files AS SELECT * FROM parquet_files")
+    numbers = itertools.count()
+    out = {}
+    for label, table in (("parquet", "parquet_files"), ("own storage", "own_files")):
+        latencies = []
+        started = time.process_time()
+        for session in itertools.islice(itertools.cycle(ids), IN_PROCESS_RUNS):
+            sql = SQL.format(session=session, n=next(numbers), files=table)
+            start = time.perf_counter()
+            con.sql(sql).to_arrow_table()
+            latencies.append(time.perf_counter() - start)
+        out[f"{label} p50 ms"] = percentile(latencies, 0.5) * 1e3
+        out[f"{label} CPU ms per query"] = (time.process_time() - started) / IN_PROCESS_RUNS * 1e3
+    return out
+
+
 def _client_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -112,10 +142,26 @@ def run(subjects: int, seconds: float) -> Section:
             results[label] = measure(server, FW_NAMES, ids, seconds, server.settle_cache)
     with services.roapi({name: t.files for name, t in tables.items()}) as peer:
         roapi = measure(peer, PLAIN_NAMES, ids, seconds)
+    with services.bare_flight_sql() as bare_server:
+        bare = measure(bare_server, PLAIN_NAMES, ids, seconds)
+    duck = in_process(tables["files"].files, ids)
     many = f"{CLIENTS} client"
-    for label, figures in (*results.items(), ("ROAPI", roapi)):
+    contenders = (*results.items(), ("ROAPI", roapi), ("bare Flight SQL (no SQL)", bare))
+    for label, figures in (*contenders, ("in-process DuckDB", duck)):
         for key, value in figures.items():
             section.figures[f"{label} {key}"] = round(value, 2)
+    # The least a pyarrow.flight server on DuckDB could take, beside what ours takes.
+    p50, cpu = "1 client p50 ms", "1 client, server CPU ms per query"
+    for label, storage in (("server + table cache", "own storage"), ("server", "parquet")):
+        ours = results[label]
+        floor_p50 = bare[p50] + duck[f"{storage} p50 ms"]
+        floor_cpu = bare[cpu] + duck[f"{storage} CPU ms per query"]
+        section.figures[f"floor of {label}, p50 ms: bare + DuckDB / ours"] = (
+            f"{floor_p50:.2f} / {ours[p50]:.2f}"
+        )
+        section.figures[f"floor of {label}, server CPU ms per query: bare + DuckDB / ours"] = (
+            f"{floor_cpu:.2f} / {ours[cpu]:.2f}"
+        )
     cached = results["server + table cache"]
     # Issue 17's targets: the accelerated path at or past ROAPI, the defaults within 2x.
     section.at_most(

@@ -135,19 +135,59 @@ class Puller:
         """Run ``step`` for ``query``, stopped on call cancellation, deadline or memory."""
         return self._wait(context, query, self._submit(query, step))
 
-    def batches(self, context: flight.ServerCallContext, query: Query) -> Iterator[pa.RecordBatch]:
-        """The query's batches, each pulled on the pool while the one before is sent.
+    def stream(
+        self, context: flight.ServerCallContext, query: Query
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """Open the query: its schema, then its batches, each pulled on the pool while the
+        one before is sent.
 
-        Reading one batch ahead overlaps DuckDB's work with Flight's serialisation and the
-        network; memory grows by one batch per stream, and no pool thread ever waits on a
-        slow client.
+        Opening and the first two pulls run as one task, so a result of one batch costs one
+        hand-off to the pool instead of three: on a small query each hand-off wakes a thread
+        whose caches have gone cold, which costs more than the pull. Reading one batch ahead
+        overlaps DuckDB's work with Flight's serialisation and the network; memory grows by
+        one batch per stream, and no pool thread ever waits on a slow client.
         """
         execution = query.execution
         assert execution is not None, "a query streams once it has an execution"
-        pending = self._submit(query, execution.next_batch)
-        while (batch := self._wait(context, query, pending)) is not None:
-            pending = self._submit(query, execution.next_batch)
+        opened: Future[tuple[pa.Schema, pa.RecordBatch | None]] = Future()
+        ahead: Future[pa.RecordBatch | None] = Future()
+
+        def start() -> None:
+            try:
+                schema = execution.open()
+                batch = execution.next_batch()
+                opened.set_result((schema, batch))
+            except BaseException as exc:
+                opened.set_exception(exc)
+                return
+            if batch is None:
+                ahead.set_result(None)
+                return
+            try:
+                ahead.set_result(execution.next_batch())
+            except BaseException as exc:
+                ahead.set_exception(exc)
+
+        task = self._submit(query, start)
+        # A task the pool drops unrun (it is shutting down) would leave both unanswered.
+        task.add_done_callback(lambda _task: _cancel_unanswered(opened, ahead))
+        schema, first = self._wait(context, query, opened)
+        return schema, self._batches(context, query, first, ahead)
+
+    def _batches(
+        self,
+        context: flight.ServerCallContext,
+        query: Query,
+        batch: pa.RecordBatch | None,
+        ahead: Future[pa.RecordBatch | None],
+    ) -> Iterator[pa.RecordBatch]:
+        execution = query.execution
+        assert execution is not None, "a query streams once it has an execution"
+        while batch is not None:
             yield batch
+            batch = self._wait(context, query, ahead)
+            if batch is not None:
+                ahead = self._submit(query, execution.next_batch)
 
     def _submit(self, query: Query, step: Callable[[], _T]) -> Future[_T]:
         future = self._pool.submit(step)
@@ -203,6 +243,12 @@ def _tickets_of(serialized_info: bytes) -> list[bytes]:
     except (pa.ArrowInvalid, TypeError, ValueError):
         raise pa.ArrowInvalid("CancelFlightInfo: malformed FlightInfo") from None
     return [endpoint.ticket.ticket for endpoint in info.endpoints]
+
+
+def _cancel_unanswered(*futures: Future) -> None:
+    for future in futures:
+        if not future.done():
+            future.cancel()
 
 
 def _digest(ticket: bytes) -> bytes:

@@ -52,11 +52,11 @@ class QueryStreams:
             raise
         self._running.track(ticket, execution)
         try:
-            schema = self._puller.call(context, query, execution.open)
+            schema, pulled = self._puller.stream(context, query)
         except BaseException:
             query.close()
             raise
-        batches = self._batches(context, query)
+        batches = self._batches(pulled, query)
         # pyarrow drops the stream unstarted when the client left before the schema was
         # sent, and an unstarted generator runs no ``finally``: close it on collection too.
         weakref.finalize(batches, query.close)
@@ -82,9 +82,9 @@ class QueryStreams:
     def shutdown(self) -> None:
         self._puller.shutdown()
 
-    def _batches(self, context: flight.ServerCallContext, query: Query) -> Iterator[pa.RecordBatch]:
+    def _batches(self, pulled: Iterator[pa.RecordBatch], query: Query) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._puller.batches(context, query)
+            yield from pulled
         except QueryError as exc:
             raise to_flight_error(exc) from None
         finally:

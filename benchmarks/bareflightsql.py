@@ -1,0 +1,85 @@
+"""The least a Python Flight SQL server does per new statement: the four RPCs ADBC sends
+(CreatePreparedStatement, GetFlightInfo, DoGet, ClosePreparedStatement), answered from
+memory with a fixed few-row table and no SQL at all.
+
+Its latency and CPU per query are the floor of any server built on pyarrow.flight on this
+machine; with in-process DuckDB's time for the query added, the floor of ours.
+
+python -m benchmarks.bareflightsql PORT
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from flight_server.flightsql import flight_sql_pb2 as pb
+
+#: What the small-query benchmark's lookup returns: a session's few files.
+RESULT = pa.table(
+    {
+        "id": [f"file-{n}" for n in range(4)],
+        "name": [f"scan-{n}.dcm" for n in range(4)],
+        "size": pa.array([1024 * n for n in range(4)], pa.int64()),
+    }
+)
+
+
+class FixedAnswerServer(flight.FlightServerBase):
+    """Answers every statement with ``RESULT``; a prepared statement's handle is its text."""
+
+    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> list:
+        if action.type == "ClosePreparedStatement":
+            return []
+        if action.type != "CreatePreparedStatement":
+            raise flight.FlightServerError(f"unsupported action {action.type}")
+        request = pb.ActionCreatePreparedStatementRequest()
+        unpacked(action.body.to_pybytes()).Unpack(request)
+        result = pb.ActionCreatePreparedStatementResult(
+            prepared_statement_handle=request.query.encode(),
+            dataset_schema=RESULT.schema.serialize().to_pybytes(),
+        )
+        return [flight.Result(packed(result))]
+
+    def get_flight_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
+        command = pb.CommandPreparedStatementQuery()
+        if not unpacked(descriptor.command).Unpack(command):
+            raise flight.FlightServerError("only prepared statements are answered")
+        endpoint = flight.FlightEndpoint(command.prepared_statement_handle, [])
+        return flight.FlightInfo(RESULT.schema, descriptor, [endpoint], -1, -1)
+
+    def do_get(
+        self, context: flight.ServerCallContext, ticket: flight.Ticket
+    ) -> flight.RecordBatchStream:
+        return flight.RecordBatchStream(RESULT)
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return []  # answers the readiness probe
+
+
+def unpacked(data: bytes) -> any_pb2.Any:
+    """The ``Any`` Flight SQL wraps its commands and results in."""
+    wrapper = any_pb2.Any()
+    wrapper.ParseFromString(data)
+    return wrapper
+
+
+def packed(message: Message) -> bytes:
+    """``message`` inside an ``Any``, serialized."""
+    wrapper = any_pb2.Any()
+    wrapper.Pack(message)
+    return wrapper.SerializeToString()
+
+
+def main() -> None:
+    FixedAnswerServer(f"grpc://127.0.0.1:{sys.argv[1]}").serve()
+
+
+if __name__ == "__main__":
+    main()

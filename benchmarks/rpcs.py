@@ -1,0 +1,98 @@
+"""9. Where a new statement's server CPU goes, RPC by RPC: ours (table cache on) against the
+bare Python Flight SQL server that answers from memory (``bareflightsql``).
+
+A pyarrow.flight client sends what ADBC sends for each new statement, one kind of RPC at a
+time over many statements (CreatePreparedStatement for all, then GetFlightInfo for all,
+then DoGet, then ClosePreparedStatement), so each kind's server CPU (/proc, all threads) is
+read on its own. The bare server's figures are what pyarrow.flight itself costs; the rest of
+ours is planning, running and our own code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+
+import pyarrow.flight as flight
+
+from benchmarks import services
+from benchmarks.analytic import FW_NAMES
+from benchmarks.bareflightsql import packed, unpacked
+from benchmarks.data import flywheel_tables
+from benchmarks.harness import Section
+from benchmarks.small import SQL, load, session_ids
+from flight_server.flightsql import flight_sql_pb2 as pb
+
+#: Statements per round; /proc counts 10 ms ticks.
+STATEMENTS = 300
+ROUNDS = 3
+KINDS = ("CreatePreparedStatement", "GetFlightInfo", "DoGet", "ClosePreparedStatement")
+
+
+def run(subjects: int) -> Section:
+    tables = flywheel_tables(subjects)
+    ids = session_ids(tables["sessions"].files)
+    section = Section(
+        f"9. Server CPU per RPC of a new statement, ms (median of {ROUNDS} rounds of "
+        f"{STATEMENTS}): ours with the table cache / bare Flight SQL"
+    )
+    numbers = itertools.count()
+    with services.fw_server({"fw": tables["sessions"].root}, services.CACHE_BYTES) as server:
+        load(server.uri, FW_NAMES, ids, 1, 1.0)  # the files table is queued for the cache
+        server.settle_cache()
+        ours = _per_rpc(server.uri, server.pid, ids, numbers)
+    with services.bare_flight_sql() as bare_server:
+        bare = _per_rpc(bare_server.uri, bare_server.pid, ids, numbers)
+    for kind in (*KINDS, "all four"):
+        section.figures[kind] = f"{ours[kind]:.2f} / {bare[kind]:.2f}"
+    return section
+
+
+def _per_rpc(uri: str, pid: int, ids: list[str], numbers: Iterable[int]) -> dict[str, float]:
+    client = flight.connect(uri)
+    rounds: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    try:
+        for _ in range(ROUNDS + 1):  # the first round warms up
+            texts = [
+                SQL.format(session=session, n=n, **FW_NAMES)
+                for session, n in zip(itertools.cycle(ids), itertools.islice(numbers, STATEMENTS))
+            ]
+            handles = _timed(
+                rounds, "CreatePreparedStatement", pid, texts, lambda q: _create(client, q)
+            )
+            tickets = _timed(rounds, "GetFlightInfo", pid, handles, lambda h: _ticket(client, h))
+            _timed(rounds, "DoGet", pid, tickets, lambda t: client.do_get(t).read_all())
+            _timed(rounds, "ClosePreparedStatement", pid, handles, lambda h: _close(client, h))
+    finally:
+        client.close()
+    medians = {kind: sorted(values[1:])[len(values[1:]) // 2] for kind, values in rounds.items()}
+    medians["all four"] = sum(medians.values())
+    return medians
+
+
+def _timed(
+    rounds: dict[str, list[float]], kind: str, pid: int, items: list, call: Callable
+) -> list:
+    started = services.cpu_seconds(pid)
+    results = [call(item) for item in items]
+    rounds[kind].append((services.cpu_seconds(pid) - started) / len(items) * 1e3)
+    return results
+
+
+def _create(client: flight.FlightClient, query: str) -> bytes:
+    body = packed(pb.ActionCreatePreparedStatementRequest(query=query))
+    (reply,) = client.do_action(flight.Action("CreatePreparedStatement", body))
+    result = pb.ActionCreatePreparedStatementResult()
+    unpacked(reply.body.to_pybytes()).Unpack(result)
+    return result.prepared_statement_handle
+
+
+def _ticket(client: flight.FlightClient, handle: bytes) -> flight.Ticket:
+    command = pb.CommandPreparedStatementQuery(prepared_statement_handle=handle)
+    descriptor = flight.FlightDescriptor.for_command(packed(command))
+    return client.get_flight_info(descriptor).endpoints[0].ticket
+
+
+def _close(client: flight.FlightClient, handle: bytes) -> None:
+    body = packed(pb.ActionClosePreparedStatementRequest(prepared_statement_handle=handle))
+    list(client.do_action(flight.Action("ClosePreparedStatement", body)))
