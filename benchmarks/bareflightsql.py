@@ -14,9 +14,8 @@ import sys
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from google.protobuf import any_pb2
-from google.protobuf.message import Message
 
+from flight_server.flightsql import commands
 from flight_server.flightsql import flight_sql_pb2 as pb
 
 #: What the small-query benchmark's lookup returns: a session's few files.
@@ -37,19 +36,18 @@ class FixedAnswerServer(flight.FlightServerBase):
             return []
         if action.type != "CreatePreparedStatement":
             raise flight.FlightServerError(f"unsupported action {action.type}")
-        request = pb.ActionCreatePreparedStatementRequest()
-        unpacked(action.body.to_pybytes()).Unpack(request)
+        request = commands.decode(pb.ActionCreatePreparedStatementRequest, action.body.to_pybytes())
         result = pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=request.query.encode(),
             dataset_schema=RESULT.schema.serialize().to_pybytes(),
         )
-        return [flight.Result(packed(result))]
+        return [flight.Result(commands.pack(result))]
 
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        command = pb.CommandPreparedStatementQuery()
-        if not unpacked(descriptor.command).Unpack(command):
+        command = commands.unpack(descriptor.command)
+        if not isinstance(command, pb.CommandPreparedStatementQuery):
             raise flight.FlightServerError("only prepared statements are answered")
         endpoint = flight.FlightEndpoint(command.prepared_statement_handle, [])
         return flight.FlightInfo(RESULT.schema, descriptor, [endpoint], -1, -1)
@@ -61,20 +59,6 @@ class FixedAnswerServer(flight.FlightServerBase):
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         return []  # answers the readiness probe
-
-
-def unpacked(data: bytes) -> any_pb2.Any:
-    """The ``Any`` Flight SQL wraps its commands and results in."""
-    wrapper = any_pb2.Any()
-    wrapper.ParseFromString(data)
-    return wrapper
-
-
-def packed(message: Message) -> bytes:
-    """``message`` inside an ``Any``, serialized."""
-    wrapper = any_pb2.Any()
-    wrapper.Pack(message)
-    return wrapper.SerializeToString()
 
 
 def main() -> None:

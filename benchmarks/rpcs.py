@@ -17,10 +17,10 @@ import pyarrow.flight as flight
 
 from benchmarks import services
 from benchmarks.analytic import FW_NAMES
-from benchmarks.bareflightsql import packed, unpacked
 from benchmarks.data import flywheel_tables
 from benchmarks.harness import Section
 from benchmarks.small import SQL, load, session_ids
+from flight_server.flightsql import commands
 from flight_server.flightsql import flight_sql_pb2 as pb
 
 #: Statements per round; /proc counts 10 ms ticks.
@@ -80,19 +80,17 @@ def _timed(
 
 
 def _create(client: flight.FlightClient, query: str) -> bytes:
-    body = packed(pb.ActionCreatePreparedStatementRequest(query=query))
+    body = commands.pack(pb.ActionCreatePreparedStatementRequest(query=query))
     (reply,) = client.do_action(flight.Action("CreatePreparedStatement", body))
-    result = pb.ActionCreatePreparedStatementResult()
-    unpacked(reply.body.to_pybytes()).Unpack(result)
-    return result.prepared_statement_handle
+    return commands.unpack(reply.body.to_pybytes()).prepared_statement_handle
 
 
 def _ticket(client: flight.FlightClient, handle: bytes) -> flight.Ticket:
     command = pb.CommandPreparedStatementQuery(prepared_statement_handle=handle)
-    descriptor = flight.FlightDescriptor.for_command(packed(command))
+    descriptor = flight.FlightDescriptor.for_command(commands.pack(command))
     return client.get_flight_info(descriptor).endpoints[0].ticket
 
 
 def _close(client: flight.FlightClient, handle: bytes) -> None:
-    body = packed(pb.ActionClosePreparedStatementRequest(prepared_statement_handle=handle))
+    body = commands.pack(pb.ActionClosePreparedStatementRequest(prepared_statement_handle=handle))
     list(client.do_action(flight.Action("ClosePreparedStatement", body)))
