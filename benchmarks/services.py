@@ -47,9 +47,13 @@ class FwServer(NamedTuple):
 
 @contextmanager
 def fw_server(
-    datasets: Mapping[str, str], cache_bytes: str | None = None, result_cache_bytes: str = "0"
+    datasets: Mapping[str, str],
+    cache_bytes: str | None = None,
+    result_cache_bytes: str = "0",
+    memory_table_bytes: str = "0",
 ) -> Iterator[FwServer]:
-    """fw-flight-sql serving ``datasets`` (name → location), with its table cache if given.
+    """fw-flight-sql serving ``datasets`` (name → location), with its table cache and its
+    memory tables if given.
 
     Its results cache is off unless given: benchmarks time a query by repeating it, and
     would time replays (``repeat`` measures those).
@@ -58,6 +62,7 @@ def fw_server(
     args = [arg for name, where in datasets.items() for arg in ("--dataset", f"{name}={where}")]
     env = {f"{ENV_PREFIX}ENGINE__CACHE_BYTES": cache_bytes} if cache_bytes else {}
     env[f"{ENV_PREFIX}ENGINE__RESULT_CACHE_BYTES"] = result_cache_bytes
+    env[f"{ENV_PREFIX}ENGINE__MEMORY_TABLE_BYTES"] = memory_table_bytes
     with tempfile.TemporaryDirectory(prefix="fw-cache-") as cache_directory:
         env[f"{ENV_PREFIX}ENGINE__CACHE_DIRECTORY"] = cache_directory
         args += ["--ops-port", str(ops_port)]

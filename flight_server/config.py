@@ -167,6 +167,11 @@ class EngineSettings(_Section):
     #: Seconds a kept result is replayed: new versions never see old results, so this
     #: bounds staleness only where files change in place (outside Flywheel's versions).
     result_cache_seconds: float = Field(default=60.0, gt=0)
+    #: Memory for Arrow copies of whole tables, streamed as they are to ``SELECT *`` and
+    #: to plain column reads of them; a table is copied when a ``SELECT *`` of it streams
+    #: to its end within this budget, and the least recently used go first. Held outside
+    #: DuckDB's ``memory_limit``, beside the results cache. 0 turns memory tables off.
+    memory_table_bytes: ByteSize = Field(default=ByteSize(0), ge=0)
 
 
 #: The ``flywheel.allowed_roots`` key for projects without a storage id (environment creds).

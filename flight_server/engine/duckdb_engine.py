@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import threading
@@ -24,7 +25,7 @@ from flight_server.catalog.model import (
     Table,
 )
 from flight_server.config import EngineSettings
-from flight_server.engine import duckdb_calls, file_matching, partitioning
+from flight_server.engine import duckdb_calls, file_matching, partitioning, plain_reads
 from flight_server.engine.arrow_types import without_dictionaries
 from flight_server.engine.errors import ErrorKind, QueryError, classify, unreadable
 from flight_server.engine.execution import Execution
@@ -38,7 +39,12 @@ from flight_server.engine.guard import (
     authorise,
     table_key,
 )
-from flight_server.engine.result_cache import ResultCache, ResultCacheStats, volatile_functions
+from flight_server.engine.result_cache import (
+    ResultCache,
+    ResultCacheStats,
+    ResultKey,
+    volatile_functions,
+)
 from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident, quote_literal
 from flight_server.engine.table_cache import CACHE_DATABASE, CacheSource, CacheStats, TableCache
 from flight_server.identifiers import fold
@@ -187,6 +193,8 @@ class Engine:
         self._made_schemas: dict[tuple[str, str], tuple[str, str]] = {}
         # What each published view shows, by its name as published.
         self._sources: dict[tuple[str, str, str], CacheSource] = {}
+        # The parquet bytes each published view reads, by folded name.
+        self._parquet_bytes: dict[TableKey, int] = {}
         # Published tables' plans by what their views show (``CacheSource.identity``): the
         # names of one table (``d``, ``d@label``, ``d@id``) share one bind.
         self._schema_cache: dict[str, Plan] = {}
@@ -240,6 +248,10 @@ class Engine:
             if settings.result_cache_bytes
             else None
         )
+        # Whole tables' results, kept as the results cache keeps one query's, under the
+        # table's identity instead of a text: no expiry (a new version is a new identity).
+        budget = settings.memory_table_bytes
+        self._memory_tables = ResultCache(budget, budget, math.inf, frozenset()) if budget else None
         self._lock_down(settings)
 
     def _lock_down(self, settings: EngineSettings) -> None:
@@ -295,8 +307,8 @@ class Engine:
         # What each view shows, for telling a changed view and for the results cache.
         wanted = {key: source.identity for key, source in views.items()}
         with self._lock:
-            if self._results:
-                self._results.publishing()
+            for store in self._stores():
+                store.publishing()
             attached = {
                 fold(row[0])
                 for row in self._db.execute(
@@ -337,10 +349,11 @@ class Engine:
             self._published = (served, _owners(snapshot))
             self._file_tables = {folded[key]: served for key, served in file_tables.items()}
             self._sources = views
+            self._parquet_bytes = {folded[key]: view.parquet_bytes for key, view in views.items()}
             if self._table_cache:
                 self._table_cache.publish(sources)
-            if self._results:
-                self._results.published(_by_folded_name(wanted, folded))
+            for store in self._stores():
+                store.published(_by_folded_name(wanted, folded))
 
     def republish(self) -> None:
         """The catalog was read again and nothing changed: the views stand, and copies the
@@ -455,6 +468,16 @@ class Engine:
         """Results the results cache holds, and its hits and misses (zeros when off)."""
         return self._results.stats() if self._results else ResultCacheStats(0, 0, 0, 0)
 
+    def memory_table_stats(self) -> ResultCacheStats:
+        """Tables the memory tables hold, and how plain reads found them (zeros when off)."""
+        if self._memory_tables is None:
+            return ResultCacheStats(0, 0, 0, 0)
+        return self._memory_tables.stats()
+
+    def _stores(self) -> list[ResultCache]:
+        """The results cache and the memory tables, as configured: both follow publishing."""
+        return [store for store in (self._results, self._memory_tables) if store is not None]
+
     def memory_bytes(self) -> int:
         """Memory DuckDB's buffer manager holds now: running queries, caches, temp buffers.
 
@@ -522,23 +545,68 @@ class Engine:
             # table (a BI tool connecting) must not queue copies of everything.
             self._table_cache.touch(reads)
         rows = list(parameter_rows) if parameter_rows else [None]
+        recording = None
+        if not parameter_rows and (copy := self._table_copy(cursor, sql, reads)) is not None:
+            table_key, read = copy
+            assert self._memory_tables is not None
+            found = self._memory_tables.get(table_key)
+            if found is not None and (result := plain_reads.projected(found, read)) is not None:
+                cursor.close()
+                return self._watch(sql, Execution.replaying(result, _names(reads)))
+            if read.columns is None:  # the whole table, as the copy holds it
+                recording = self._memory_tables.recording(table_key)
         key = None
-        if self._results and len(sql) <= MAX_CACHED_SQL:
+        if recording is None and self._results and len(sql) <= MAX_CACHED_SQL:
             defaults = (context.default_catalog, context.default_schema)
             parsed = partial(self._parsed, cursor, sql)
             key = self._results.key(parsed, sql, defaults, rows, reads)
         if key is not None and (result := self._results.get(key)) is not None:
             cursor.close()
             return self._watch(sql, Execution.replaying(result, _names(reads)))
+        if key is not None:
+            recording = self._results.recording(key)
         run = sql if parameter_rows else self._pruned(cursor, sql, reads)
         execution = Execution(
             cursor,
             [(run, row) for row in rows],
             self._settings.batch_rows,
             _names(reads),
-            self._results.recording(key) if key is not None else None,
+            recording,
         )
         return self._watch(sql, execution)
+
+    def _table_copy(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, reads: Sequence[TableKey]
+    ) -> tuple[ResultKey, plain_reads.PlainRead] | None:
+        """The key of the memory copy a plain read of one table is answered from, and what
+        it reads; None for any other query, or with memory tables off.
+
+        ``reads``: the tables the checked query may bind (one, or DuckDB may pick another).
+        """
+        if self._memory_tables is None or len(set(reads)) != 1 or len(sql) > MAX_CACHED_SQL:
+            return None
+        read = plain_reads.plain_read(self._parsed(cursor, sql))
+        if read is None:
+            return None
+        table_key = self._memory_tables.table_key(reads[0])
+        return None if table_key is None else (table_key, read)
+
+    def _whole_from_memory(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, reads: Sequence[TableKey]
+    ) -> bool:
+        """Whether a plain read is answered whole: its table's memory copy answers it, or
+        the table may fit the memory tables and this read, if of every column, makes the
+        copy (parts never do): its parquet is within the budget. An Arrow copy is rarely
+        smaller than its parquet (the scan benchmark's table: 278 MB of parquet, 686 MB as
+        Arrow), so a table over the budget as parquet keeps its parts."""
+        copy = self._table_copy(cursor, sql, reads)
+        if copy is None:
+            return False
+        assert self._memory_tables is not None
+        if self._memory_tables.holds(copy[0]):
+            return True
+        budget = self._settings.memory_table_bytes
+        return copy[1].columns is None and self._parquet_bytes.get(reads[0], budget + 1) <= budget
 
     def start_scan(
         self,
@@ -590,6 +658,8 @@ class Engine:
         try:
             if self._table_cache and any(self._table_cache.holds(key) for key in reads):
                 return None  # its copy answers whole, faster than parts over parquet
+            if self._whole_from_memory(cursor, sql, reads):
+                return None
             return self._part_shape(cursor, sql, reads)[1]
         finally:
             cursor.close()

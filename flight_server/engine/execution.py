@@ -123,6 +123,11 @@ class Execution:
         return batch.slice(0, rows)
 
     @property
+    def in_memory(self) -> bool:
+        """A replay: its batches are held, so no pull ever blocks or needs interrupting."""
+        return self._cursor is None
+
+    @property
     def running(self) -> bool:
         """Neither finished with nor told to stop."""
         return not (self._closed or self._interrupted)

@@ -223,6 +223,15 @@ class ResultCache:
             tables.append((table, identity))
         return ResultKey(text, *defaults, parameters, tuple(tables), generation)
 
+    def table_key(self, table: TableKey) -> ResultKey | None:
+        """The key of the whole of ``table`` as published now (what a copy of it is kept
+        under), or None while views are changing or if it is not published."""
+        with self._lock:
+            identity = None if self._publishing else self._identities.get(table)
+            if identity is None:
+                return None
+            return ResultKey("", None, None, "", ((table, identity),), self._generation)
+
     def _is_stable(self, tree: dict[str, Any] | None) -> bool:
         """Whether the statement of ``tree`` calls no volatile function and samples no rows."""
         if tree is None:
@@ -258,6 +267,11 @@ class ResultCache:
             self._entries.move_to_end(key)
             self._hits += 1
             return entry[1]
+
+    def holds(self, key: ResultKey) -> bool:
+        """Whether a result of ``key`` is stored now (not counted as a lookup)."""
+        with self._lock:
+            return key in self._entries
 
     def recording(self, key: ResultKey) -> Recording:
         """A recorder for the result of ``key`` as it streams."""

@@ -149,6 +149,8 @@ class Puller:
         """
         execution = query.execution
         assert execution is not None, "a query streams once it has an execution"
+        if execution.in_memory:
+            return execution.open(), self._in_place(context, query)
         opened: Future[tuple[pa.Schema, pa.RecordBatch | None]] = Future()
         ahead: Future[pa.RecordBatch | None] = Future()
 
@@ -189,6 +191,24 @@ class Puller:
             if batch is not None:
                 ahead = self._submit(query, execution.next_batch)
 
+    def _in_place(
+        self, context: flight.ServerCallContext, query: Query
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of a result held in memory, pulled on the caller's thread: a pull
+        never blocks, so a hand-off to the pool would cost more than it, every batch. The
+        deadline, memory ceiling and the client's cancel are checked before each one."""
+        execution = query.execution
+        assert execution is not None, "a query streams once it has an execution"
+        while True:
+            self._check(query)
+            if context.is_cancelled():
+                query.interrupt()
+                raise QueryError(ErrorKind.CANCELLED, "the client cancelled the call")
+            batch = execution.next_batch()
+            if batch is None:
+                return
+            yield batch
+
     def _submit(self, query: Query, step: Callable[[], _T]) -> Future[_T]:
         future = self._pool.submit(step)
         query.pulling(future)
@@ -197,18 +217,22 @@ class Puller:
     def _wait(self, context: flight.ServerCallContext, query: Query, future: Future[_T]) -> _T:
         while True:
             # Checked before every wait: a fast stream never blocks long enough otherwise.
-            if query.deadline is not None and time.monotonic() > query.deadline:
-                query.interrupt()
-                raise QueryError(ErrorKind.TIMEOUT, _PAST_DEADLINE)
-            if self._memory is not None and self._memory.exceeded():
-                query.interrupt()
-                raise QueryError(ErrorKind.RESOURCES, self._memory.message())
+            self._check(query)
             try:
                 return future.result(timeout=_POLL_SECONDS)
             except FutureTimeout:
                 if context.is_cancelled():
                     query.interrupt()
                     raise QueryError(ErrorKind.CANCELLED, "the client cancelled the call") from None
+
+    def _check(self, query: Query) -> None:
+        """Stop ``query`` if it is past its deadline or the server is over its memory ceiling."""
+        if query.deadline is not None and time.monotonic() > query.deadline:
+            query.interrupt()
+            raise QueryError(ErrorKind.TIMEOUT, _PAST_DEADLINE)
+        if self._memory is not None and self._memory.exceeded():
+            query.interrupt()
+            raise QueryError(ErrorKind.RESOURCES, self._memory.message())
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -166,6 +166,16 @@ def _readings(runtime: Runtime, telemetry: Telemetry) -> list[Reading]:
             "Tables queued for, or being copied into, the hot table cache.",
             lambda: runtime.engine.cache_stats().pending,
         ),
+        Reading(
+            "fw_flight_sql_memory_tables",
+            "Tables the memory tables hold as Arrow (0 when they are off).",
+            lambda: runtime.engine.memory_table_stats().results,
+        ),
+        Reading(
+            "fw_flight_sql_memory_table_bytes",
+            "Memory the memory tables' Arrow copies hold.",
+            lambda: runtime.engine.memory_table_stats().bytes,
+        ),
     ]
 
 

@@ -1,16 +1,21 @@
 """The pull pool on real DuckDB cursors: a query's batches in order, its errors where the
-client sees them, its slot freed at the end, and no stream left waiting on a stopped pool."""
+client sees them, its slot freed at the end, and no stream left waiting on a stopped pool;
+and results held in memory, streamed on the caller's thread within the same limits."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import CancelledError
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from flight_server.engine import Execution, QueryError
+from flight_server.engine import ErrorKind, Execution, QueryError
+from flight_server.engine.result_cache import CachedResult
 from flight_server.flightsql.cancellation import Puller, Query
 from flight_server.flightsql.limits import QuerySlots
 
@@ -73,9 +78,9 @@ def test_an_error_in_a_later_batch_is_raised_when_the_stream_reaches_it(puller) 
     assert seen and seen == list(range(len(seen)))
 
 
-def test_a_stream_the_pool_drops_unrun_fails_at_once() -> None:
-    puller = Puller(1)
-    slots = QuerySlots(2, 0.05, per_caller=2)
+@contextmanager
+def _worker_held(puller: Puller, slots: QuerySlots) -> Iterator[None]:
+    """The pool's one worker busy until the block ends."""
     taken, release = threading.Event(), threading.Event()
 
     def hold_the_worker() -> None:
@@ -86,7 +91,17 @@ def test_a_stream_the_pool_drops_unrun_fails_at_once() -> None:
         target=puller.call, args=(CALL, _query(slots, "SELECT 1"), hold_the_worker)
     )
     blocker.start()
-    assert taken.wait(5)  # the pool's one worker is busy
+    try:
+        assert taken.wait(5)
+        yield
+    finally:
+        release.set()
+        blocker.join(5)
+
+
+def test_a_stream_the_pool_drops_unrun_fails_at_once() -> None:
+    puller = Puller(1)
+    slots = QuerySlots(2, 0.05, per_caller=2)
     outcome: list[BaseException | None] = []
 
     def open_stream() -> None:
@@ -96,15 +111,50 @@ def test_a_stream_the_pool_drops_unrun_fails_at_once() -> None:
         except BaseException as exc:
             outcome.append(exc)
 
-    waiter = threading.Thread(target=open_stream, daemon=True)
-    waiter.start()
-    try:
+    with _worker_held(puller, slots):
+        waiter = threading.Thread(target=open_stream, daemon=True)
+        waiter.start()
         waiter.join(0.3)  # its task is queued behind the blocker
         assert waiter.is_alive()
         puller.shutdown()  # drops the queued task
         waiter.join(5)
         assert not waiter.is_alive(), "the stream still waits for a task that will never run"
         assert isinstance(outcome[0], CancelledError)
+
+
+class _LeftCall:
+    """A call whose client has gone."""
+
+    def is_cancelled(self) -> bool:
+        return True
+
+
+def _replay(slots: QuerySlots, deadline: float | None = None) -> Query:
+    table = pa.table({"v": list(range(10))})
+    result = CachedResult(table.schema, tuple(table.to_batches(max_chunksize=3)), table.nbytes)
+    return Query(slots.acquire("analyst"), deadline, Execution.replaying(result))
+
+
+def test_a_result_held_in_memory_streams_without_the_pool() -> None:
+    puller = Puller(1)
+    slots = QuerySlots(2, 0.05, per_caller=2)
+    try:
+        with _worker_held(puller, slots):  # only the caller's thread is left
+            # Were it queued behind the held worker, its deadline would stop it.
+            schema, batches = puller.stream(CALL, _replay(slots, deadline=time.monotonic() + 3))
+            assert schema.names == ["v"]
+            assert [len(batch) for batch in batches] == [3, 3, 3, 1]
     finally:
-        release.set()
-        blocker.join(5)
+        puller.shutdown()
+
+
+def test_a_result_held_in_memory_still_stops_at_its_deadline_and_on_cancel(puller) -> None:
+    slots = QuerySlots(2, 0.05, per_caller=2)
+    _schema, late = puller.stream(CALL, _replay(slots, deadline=time.monotonic() - 1))
+    with pytest.raises(QueryError) as caught:
+        next(late)
+    assert caught.value.kind is ErrorKind.TIMEOUT
+    _schema, left = puller.stream(_LeftCall(), _replay(slots))
+    with pytest.raises(QueryError) as caught:
+        next(left)
+    assert caught.value.kind is ErrorKind.CANCELLED
