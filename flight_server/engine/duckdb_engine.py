@@ -553,7 +553,7 @@ class Engine:
             if found is not None and (result := plain_reads.projected(found, read)) is not None:
                 cursor.close()
                 return self._watch(sql, Execution.replaying(result, _names(reads)))
-            if read.columns is None:  # the whole table, as the copy holds it
+            if read.columns is None and self._may_fit(reads[0]):  # the whole table
                 recording = self._memory_tables.recording(table_key)
         key = None
         if recording is None and self._results and len(sql) <= MAX_CACHED_SQL:
@@ -596,17 +596,22 @@ class Engine:
     ) -> bool:
         """Whether a plain read is answered whole: its table's memory copy answers it, or
         the table may fit the memory tables and this read, if of every column, makes the
-        copy (parts never do): its parquet is within the budget. An Arrow copy is rarely
-        smaller than its parquet (the scan benchmark's table: 278 MB of parquet, 686 MB as
-        Arrow), so a table over the budget as parquet keeps its parts."""
+        copy (parts never do). An Arrow copy is rarely smaller than its parquet (the scan
+        benchmark's table: 278 MB of parquet, 686 MB as Arrow), so a table over the budget
+        as parquet keeps its parts."""
         copy = self._table_copy(cursor, sql, reads)
         if copy is None:
             return False
         assert self._memory_tables is not None
         if self._memory_tables.holds(copy[0]):
             return True
+        return copy[1].columns is None and self._may_fit(reads[0])
+
+    def _may_fit(self, table: TableKey) -> bool:
+        """Whether ``table``'s Arrow copy may fit the memory tables: its parquet does. A read
+        of a larger table records no copy, so it never holds up to the budget in vain."""
         budget = self._settings.memory_table_bytes
-        return copy[1].columns is None and self._parquet_bytes.get(reads[0], budget + 1) <= budget
+        return self._parquet_bytes.get(table, budget + 1) <= budget
 
     def start_scan(
         self,

@@ -253,3 +253,15 @@ def test_a_table_that_may_fit_is_read_whole_and_one_too_big_keeps_its_parts(
     too_big.limits.partition_min_rows = 10
     with running_service(too_big) as service:
         assert endpoints(service.uri, whole) > 1
+
+
+def test_a_table_too_big_for_the_budget_is_left_to_the_results_cache(tmp_path: Path) -> None:
+    dataset = write_dataset(str(tmp_path / "proj1"), subjects=8, versions=1)
+    config = settings(dataset.root, memory="1KiB")  # below any table's parquet
+    config.engine.result_cache_bytes = 64 * 1024 * 1024  # type: ignore[assignment]
+    with running_service(config) as service:
+        engine = service.runtime.engine
+        first = fetch(service.uri, f"SELECT * FROM {SESSIONS}")
+        assert by_id(fetch(service.uri, f"SELECT * FROM {SESSIONS}")).equals(by_id(first))
+        assert copies(engine) == (0, 0)
+        assert engine.result_cache_stats().hits == 1
