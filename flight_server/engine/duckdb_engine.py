@@ -547,14 +547,14 @@ class Engine:
         rows = list(parameter_rows) if parameter_rows else [None]
         recording = None
         if not parameter_rows and (copy := self._table_copy(cursor, sql, reads)) is not None:
-            table_key, read = copy
+            copy_key, read = copy
             assert self._memory_tables is not None
-            found = self._memory_tables.get(table_key)
+            found = self._memory_tables.get(copy_key)
             if found is not None and (result := plain_reads.projected(found, read)) is not None:
                 cursor.close()
                 return self._watch(sql, Execution.replaying(result, _names(reads)))
             if read.columns is None and self._may_fit(reads[0]):  # the whole table
-                recording = self._memory_tables.recording(table_key)
+                recording = self._memory_tables.recording(copy_key)
         key = None
         if recording is None and self._results and len(sql) <= MAX_CACHED_SQL:
             defaults = (context.default_catalog, context.default_schema)
@@ -588,8 +588,8 @@ class Engine:
         read = plain_reads.plain_read(self._parsed(cursor, sql))
         if read is None:
             return None
-        table_key = self._memory_tables.table_key(reads[0])
-        return None if table_key is None else (table_key, read)
+        copy_key = self._memory_tables.table_key(reads[0])
+        return None if copy_key is None else (copy_key, read)
 
     def _whole_from_memory(
         self, cursor: duckdb.DuckDBPyConnection, sql: str, reads: Sequence[TableKey]
