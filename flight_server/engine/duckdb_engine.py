@@ -466,13 +466,11 @@ class Engine:
 
     def result_cache_stats(self) -> ResultCacheStats:
         """Results the results cache holds, and its hits and misses (zeros when off)."""
-        return self._results.stats() if self._results else ResultCacheStats(0, 0, 0, 0)
+        return _stats_of(self._results)
 
     def memory_table_stats(self) -> ResultCacheStats:
         """Tables the memory tables hold, and how plain reads found them (zeros when off)."""
-        if self._memory_tables is None:
-            return ResultCacheStats(0, 0, 0, 0)
-        return self._memory_tables.stats()
+        return _stats_of(self._memory_tables)
 
     def _stores(self) -> list[ResultCache]:
         """The results cache and the memory tables, as configured: both follow publishing."""
@@ -610,8 +608,8 @@ class Engine:
     def _may_fit(self, table: TableKey) -> bool:
         """Whether ``table``'s Arrow copy may fit the memory tables: its parquet does. A read
         of a larger table records no copy, so it never holds up to the budget in vain."""
-        budget = self._settings.memory_table_bytes
-        return self._parquet_bytes.get(table, budget + 1) <= budget
+        size = self._parquet_bytes.get(table)
+        return size is not None and size <= self._settings.memory_table_bytes
 
     def start_scan(
         self,
@@ -996,6 +994,11 @@ class Engine:
         """A connection of its own for one request."""
         with self._lock:
             return self._db.cursor()
+
+
+def _stats_of(store: ResultCache | None) -> ResultCacheStats:
+    """What ``store`` holds and how lookups went; zeros for a store that is off."""
+    return store.stats() if store is not None else ResultCacheStats(0, 0, 0, 0)
 
 
 @contextmanager

@@ -202,8 +202,7 @@ class Puller:
         while True:
             self._check(query)
             if context.is_cancelled():
-                query.interrupt()
-                raise QueryError(ErrorKind.CANCELLED, "the client cancelled the call")
+                raise _cancelled(query)
             batch = execution.next_batch()
             if batch is None:
                 return
@@ -222,8 +221,7 @@ class Puller:
                 return future.result(timeout=_POLL_SECONDS)
             except FutureTimeout:
                 if context.is_cancelled():
-                    query.interrupt()
-                    raise QueryError(ErrorKind.CANCELLED, "the client cancelled the call") from None
+                    raise _cancelled(query) from None
 
     def _check(self, query: Query) -> None:
         """Stop ``query`` if it is past its deadline or the server is over its memory ceiling."""
@@ -267,6 +265,12 @@ def _tickets_of(serialized_info: bytes) -> list[bytes]:
     except (pa.ArrowInvalid, TypeError, ValueError):
         raise pa.ArrowInvalid("CancelFlightInfo: malformed FlightInfo") from None
     return [endpoint.ticket.ticket for endpoint in info.endpoints]
+
+
+def _cancelled(query: Query) -> QueryError:
+    """Stop ``query``, whose client has gone: the error its stream ends with."""
+    query.interrupt()
+    return QueryError(ErrorKind.CANCELLED, "the client cancelled the call")
 
 
 def _cancel_unanswered(*futures: Future) -> None:
