@@ -29,7 +29,7 @@ from flight_server.config import (
     UserSettings,
 )
 from flight_server.demo import write_dataset
-from flight_server.engine import Engine
+from flight_server.engine import Engine, QueryContext, QueryError, duckdb_engine
 from flight_server.flightsql import commands
 from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.service import Service
@@ -265,3 +265,35 @@ def test_a_table_too_big_for_the_budget_is_left_to_the_results_cache(tmp_path: P
         assert by_id(fetch(service.uri, f"SELECT * FROM {SESSIONS}")).equals(by_id(first))
         assert copies(engine) == (0, 0)
         assert engine.result_cache_stats().hits == 1
+
+
+def test_with_the_grant_check_bypassed_a_copy_reaches_only_callers_who_may_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is looked up only for a table the caller may read (the engine's own filter
+    of what a query may bind), a second line behind the guard's ``authorise``."""
+    dataset = write_dataset(str(tmp_path / "proj1"), subjects=4, versions=1)
+    with running_service(settings(dataset.root)) as service:
+        engine = service.runtime.engine
+        whole = fetch(service.uri, f"SELECT * FROM {SESSIONS}")
+        assert copies(engine) == (1, 0)
+        shutil.move(dataset.root, tmp_path / "moved")  # DuckDB cannot answer now
+        monkeypatch.setattr(duckdb_engine, "authorise", lambda analysis, access: None)
+        nobody = QueryContext(may_read=lambda *_: False)
+        with pytest.raises(QueryError):
+            run(engine, f"SELECT * FROM {SESSIONS}", nobody)
+        assert copies(engine) == (1, 0)  # not answered from the copy
+        served = run(engine, f"SELECT * FROM {SESSIONS}", QueryContext())  # may read all
+        assert by_id(served).to_pylist() == by_id(whole).to_pylist()
+        assert copies(engine) == (1, 1)
+        shutil.move(tmp_path / "moved", dataset.root)
+
+
+def run(engine: Engine, sql: str, context: QueryContext) -> pa.Table:
+    """``sql`` through the engine as the server starts it, read to the end."""
+    execution = engine.start(sql, context)
+    try:
+        schema = execution.open()
+        return pa.Table.from_batches(list(iter(execution.next_batch, None)), schema)
+    finally:
+        execution.close()
