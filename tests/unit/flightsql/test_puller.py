@@ -38,7 +38,10 @@ def puller() -> Puller:
 
 
 def _query(slots: QuerySlots, sql: str, batch_rows: int = 1024) -> Query:
-    execution = Execution(duckdb.connect().cursor(), [(sql, None)], batch_rows)
+    # One DuckDB thread makes batches in order: with more, a thread working ahead can meet
+    # a later row's error before the first batch is out.
+    connection = duckdb.connect(config={"threads": 1})
+    execution = Execution(connection.cursor(), [(sql, None)], batch_rows)
     return Query(slots.acquire("analyst"), None, execution)
 
 
