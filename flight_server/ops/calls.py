@@ -7,7 +7,7 @@ do not carry over; calls are found by thread id instead.
 
 from __future__ import annotations
 
-import secrets
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,12 +26,20 @@ QUERY_ID_HEADER = "x-query-id"
 ANONYMOUS = "anonymous"
 
 
+def _next_call_id() -> str:
+    """A call's id, which names it in logs and traces: it need not be secret, only unique.
+    So 64 bits of Python's generator (seeded by the OS, and again in a forked child), not a
+    system call for random bytes on every RPC, and no counter telling clients how busy the
+    server is."""
+    return f"{random.getrandbits(64):016x}"
+
+
 @dataclass
 class Call:
     """One RPC in progress: what the query log and metrics need to know about it."""
 
     method: str
-    query_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    query_id: str = field(default_factory=_next_call_id)
     started: float = field(default_factory=time.perf_counter)
     #: The OS thread serving the call (pyarrow runs its middleware and handler there).
     thread: int = field(default_factory=threading.get_ident)
@@ -87,7 +95,7 @@ class CallMiddlewareFactory(flight.ServerMiddlewareFactory):
     def start_call(
         self, info: flight.CallInfo, headers: dict[str, list[str]]
     ) -> flight.ServerMiddleware:
-        call = Call(method=_method_name(info.method))
+        call = Call(method=_METHOD_NAMES[info.method])
         tracing = self._telemetry.tracing
         if tracing is not None:
             call.span = tracing.start_call(call.method, headers)
@@ -98,3 +106,6 @@ class CallMiddlewareFactory(flight.ServerMiddlewareFactory):
 def _method_name(method: flight.FlightMethod) -> str:
     """``FlightMethod.DO_GET`` -> ``DoGet``, the name the Flight protocol uses."""
     return "".join(part.capitalize() for part in method.name.split("_"))
+
+
+_METHOD_NAMES = {method: _method_name(method) for method in flight.FlightMethod}

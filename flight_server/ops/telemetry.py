@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -64,6 +65,11 @@ class Telemetry:
             "Arrow buffer bytes sent in query results.",
             registry=None,
         )
+        # Each label set's child, found once: ``labels`` locks and validates on every call,
+        # and every RPC counts itself. The label values are few (methods, statuses).
+        self._call_count = functools.cache(self.calls.labels)
+        self._call_time = functools.cache(self.call_seconds.labels)
+        self._query_count = functools.cache(self.queries.labels)
         #: Spans for calls and queries; None when tracing is off (then nothing is traced).
         self.tracing = start_tracing()
         self._lock = threading.Lock()
@@ -88,8 +94,8 @@ class Telemetry:
 
     def record_call(self, method: str, status: str, seconds: float) -> None:
         """Count one finished RPC."""
-        self.calls.labels(method, status).inc()
-        self.call_seconds.labels(method).observe(seconds)
+        self._call_count(method, status).inc()
+        self._call_time(method).observe(seconds)
 
     def watch(self, sql: str, execution: Execution) -> Execution:
         """``execution``, counted batch by batch and logged when it ends (the engine's hook)."""
@@ -129,7 +135,7 @@ class Telemetry:
             self._running.discard(execution)
         record = execution.record
         seconds = record.seconds
-        self.queries.labels(record.status).inc()
+        self._query_count(record.status).inc()
         self.query_seconds.observe(seconds)
         if self.tracing is not None and span is not None:
             self.tracing.end_query(span, record)

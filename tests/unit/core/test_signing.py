@@ -92,3 +92,60 @@ def test_another_secret_never_opens_a_token() -> None:
     token = tokens(secret=b"a" * 32).seal({"u": "ann"}, 60)
     with pytest.raises(SignatureError, match="signature"):
         tokens(secret=b"b" * 32).open(token)
+
+
+# One instance below: what it opened or sealed before must not weaken what it accepts.
+
+
+def test_a_remembered_token_still_expires(clock: Clock) -> None:
+    signer = tokens()
+    token = signer.seal({"u": "ann"}, ttl_seconds=60)
+    assert signer.open(token) == {"u": "ann"}
+    clock.advance(61)
+    with pytest.raises(SignatureError, match="expired"):
+        signer.open(token)
+
+
+@pytest.mark.parametrize("position", [6, 20, -3])
+def test_a_token_altered_after_its_original_was_opened_is_refused(position: int) -> None:
+    signer = tokens()
+    token = signer.seal({"u": "ann"}, 60)
+    assert signer.open(token) == {"u": "ann"}
+    altered = bytearray(token)
+    altered[position] = ord("A") if altered[position] != ord("A") else ord("B")
+    with pytest.raises(SignatureError):
+        signer.open(bytes(altered))
+    assert signer.open(token) == {"u": "ann"}
+
+
+def test_a_forged_payload_is_refused_by_an_instance_that_sealed_the_original() -> None:
+    signer = tokens()
+    token = signer.seal({"u": "ann"}, 60)
+    body = token[len(b"fwt1.") :].split(b".")[0]
+    raw = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+    forged = json.dumps({**raw, "u": "root"}, separators=(",", ":")).encode()
+    with pytest.raises(SignatureError, match="signature"):
+        signer.open(token.replace(body, base64.urlsafe_b64encode(forged).rstrip(b"=")))
+
+
+def test_each_open_returns_its_own_payload() -> None:
+    signer = tokens()
+    token = signer.seal({"u": "ann", "p": [1, 2]}, 60)
+    first = signer.open(token)
+    first["u"] = "root"
+    first["p"].append(3)
+    assert signer.open(token) == {"u": "ann", "p": [1, 2]}
+
+
+def test_a_token_verified_once_opens_again_and_others_still_verify() -> None:
+    sealer, opener = tokens(), tokens()  # the opener never sealed: it verified the first time
+    token = sealer.seal({"u": "ann"}, 60)
+    assert opener.open(token) == opener.open(token) == {"u": "ann"}
+    with pytest.raises(SignatureError, match="signature"):
+        tokens(domain=b"handle").open(token)
+
+
+def test_a_long_token_is_verified_every_time() -> None:
+    signer = tokens()
+    token = signer.seal({"q": "x" * 10_000}, 60)
+    assert signer.open(token) == signer.open(token) == {"q": "x" * 10_000}
