@@ -19,6 +19,7 @@ from benchmarks import (
     analytic,
     attacks,
     concurrency,
+    layouts,
     memory,
     object_storage,
     partitions,
@@ -45,6 +46,7 @@ def sections(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
         "site_scale": lambda: site_scale.run(10 if args.quick else 1, args.repeat),
         "repeat": lambda: repeat.run(args.subjects, args.repeat),
         "rpcs": lambda: rpcs.run(args.subjects),
+        "layouts": lambda: layouts.run(args.scan_rows),
     }
 
 

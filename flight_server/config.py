@@ -127,6 +127,9 @@ class FederatedSettings(_Section):
         return value
 
 
+#: ``engine.cache_index_columns`` unless set: Flywheel's ids and the parents queries filter
+#: by (a dataset is one project, so ``parents.group`` and ``parents.project`` never narrow).
+DEFAULT_CACHE_INDEX_COLUMNS = ("id", "parents.subject", "parents.session", "parents.acquisition")
 #: ``engine.tail_cache_bytes`` unless set (also the storage layer's own default).
 DEFAULT_TAIL_CACHE_BYTES = 256 * 1024 * 1024
 #: ``engine.result_cache_bytes`` unless set: a dashboard's results are kilobytes, so this
@@ -149,6 +152,12 @@ class EngineSettings(_Section):
     cache_bytes: ByteSize | None = None
     #: Where the hot table cache keeps its DuckDB database file.
     cache_directory: str = "/tmp/fw-flight-sql/cache"
+    #: Columns each table-cache copy that has them is indexed on (an ART index each), so a
+    #: lookup of one parent's rows or one id reads a few rows rather than the whole copy.
+    #: The indexes count against ``cache_bytes``; an empty list indexes nothing.
+    cache_index_columns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CACHE_INDEX_COLUMNS)
+    )
     #: Memory for parquet footers (file tails) per remote dataset, read once per file and
     #: reused by every query; the least recently used go first.
     tail_cache_bytes: ByteSize = ByteSize(DEFAULT_TAIL_CACHE_BYTES)

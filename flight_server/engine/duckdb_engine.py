@@ -232,6 +232,7 @@ class Engine:
                 self._lock,
                 settings.cache_directory,
                 settings.cache_bytes,
+                settings.cache_index_columns,
                 self._make_schema,
                 self._unmake_view,
             )

@@ -10,6 +10,12 @@ Copies are made lazily, one at a time, by one background thread: a query never w
 one, and until a copy is ready (or when it cannot be made) the view reads the parquet files
 as before. Views are swapped under the engine's lock, so a refresh that changes a view and
 a copy that becomes ready cannot interleave.
+
+A copy of more than one row group gets an ART index on each lookup column it has
+(``engine.cache_index_columns``): a lookup of one session's files reads its few rows instead
+of every row of the copy (benchmark 10: 2x faster on a 318,000-row files table, 40x on
+10,000,000 rows). DuckDB loads index blocks on use, like table blocks; on disk they count
+against the budget.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -30,7 +36,8 @@ from pathlib import Path
 import duckdb
 
 from flight_server.engine.guard import TableKey, table_key
-from flight_server.engine.sql_text import qualified, quote_literal
+from flight_server.engine.sql_text import qualified, quote_ident, quote_literal
+from flight_server.identifiers import fold
 from flight_server.messages import first_line
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,13 @@ _MAX_PARQUET_TO_BUDGET = 2
 # An evicted copy is not made again for this long: when the tables in use do not fit the
 # budget, copies would otherwise evict each other in a loop that only burns CPU and disk.
 _REQUEUE_AFTER_EVICTION_SECONDS = 300.0
+# Copies of fewer rows (one DuckDB row group) are not indexed: scanning one costs well under
+# a millisecond, and each index would take a 256 KiB block of the budget.
+_MIN_ROWS_TO_INDEX = 122_880
+# Column types an index is made for: keys that are compared whole (ids, numbers).
+_INDEXED_TYPES = frozenset(
+    {"VARCHAR", "UUID", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UBIGINT"}
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,18 @@ class _Copy:
     state: _State
     bytes: int = 0
     evicted_at: float = 0.0
+    indexes: int = 0
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A finished copy's measure: bytes of its table and of its indexes, and whether both
+    are exact (checkpointed) rather than upper bounds."""
+
+    table_bytes: int
+    index_bytes: int
+    exact: bool
+    indexes: int
 
 
 @dataclass(frozen=True)
@@ -116,6 +142,8 @@ class CacheStats:
     bytes: int
     #: Queued or being copied.
     pending: int
+    #: Lookup indexes of the copies held (``engine.cache_index_columns``).
+    indexes: int = 0
 
 
 class TableCache:
@@ -131,6 +159,7 @@ class TableCache:
         lock: threading.Lock,
         directory: str,
         max_bytes: int,
+        index_columns: Sequence[str],
         make_schema: Callable[[str, str], None],
         unmake_view: Callable[[ViewKey], None],
     ) -> None:
@@ -143,6 +172,7 @@ class TableCache:
         self._make_schema = make_schema
         self._unmake_view = unmake_view
         self._max_bytes = max_bytes
+        self._index_columns = {fold(name): index for index, name in enumerate(index_columns)}
         try:
             self._path = _fresh_path(Path(directory))
             connection.execute(f"ATTACH {quote_literal(str(self._path))} AS {CACHE_DATABASE}")
@@ -166,6 +196,7 @@ class TableCache:
         # Each copy's state; cached ones least recently used first, queued ones oldest first.
         self._copies: OrderedDict[str, _Copy] = OrderedDict()
         self._reclaim = False  # dropped copies' blocks wait for a checkpoint
+        self._dropped_bytes = 0  # of every cached copy dropped so far
         self._closed = False
         # Runs only while there is work, so an idle engine holds no thread.
         self._worker: threading.Thread | None = None
@@ -231,7 +262,13 @@ class TableCache:
         with self._state:
             cached = self._in(_State.CACHED)
             pending = len(self._in(_State.QUEUED, _State.BUILDING))
-            return CacheStats(len(cached), sum(self._copies[i].bytes for i in cached), pending)
+            held = [self._copies[i] for i in cached]
+            return CacheStats(
+                len(held),
+                sum(copy.bytes for copy in held),
+                pending,
+                sum(copy.indexes for copy in held),
+            )
 
     def close(self) -> None:
         """Stop the worker (interrupting a copy) and remove the cache file.
@@ -276,14 +313,14 @@ class TableCache:
             built = self._build(identity, source)
             with self._lock, self._state:
                 if built is not None:
-                    self._install(identity, *built)
+                    self._install(identity, built)
                 elif self._closed:
                     del self._copies[identity]
                 else:
                     self._copies[identity].state = _State.FAILED
 
-    def _build(self, identity: str, source: CacheSource) -> tuple[int, bool] | None:
-        """Copy one table: its size in bytes and whether that size is exact, or None on failure.
+    def _build(self, identity: str, source: CacheSource) -> _Built | None:
+        """Copy one table and index it: its measure, or None on failure.
 
         The size is exact when the copy was checkpointed: then all of it is in file blocks.
         Otherwise part of it is still in the WAL, whose growth is added: an upper bound, as
@@ -295,7 +332,9 @@ class TableCache:
             self._worker_cursor.execute(f"CREATE TABLE {table} AS {source.sql}")
             exact = self._checkpoint_soon()
             in_wal = 0 if exact else max(0, _file_bytes(_wal(self._path)) - wal_before)
-            return self._blocks_bytes(identity) + in_wal, exact
+            table_bytes = self._blocks_bytes(identity) + in_wal
+            index_bytes, indexes_exact, indexes = self._index(identity)
+            return _Built(table_bytes, index_bytes, exact and indexes_exact, indexes)
         # Any failure (out of memory or disk, storage errors, an interrupt at close) leaves
         # the table on parquet; the worker must live on for the other tables.
         except Exception as exc:
@@ -309,6 +348,49 @@ class TableCache:
                         first_line(exc),
                     )
             return None
+
+    def _index(self, identity: str) -> tuple[int, bool, int]:
+        """Index the copy on its lookup columns: the indexes' bytes, whether that is exact,
+        and how many there are.
+
+        No table function tells an index's size, so it is the growth of the file's used
+        blocks over the build (plus the WAL's, if it could not be checkpointed), with the
+        bytes of copies dropped meanwhile added back: their blocks, freed by the same
+        checkpoint, may have been reused. Like the copy's own size, it errs high.
+        """
+        table = _table(identity)
+        (rows,) = self._worker_cursor.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+        if rows < _MIN_ROWS_TO_INDEX:
+            return 0, True, 0
+        columns = self._worker_cursor.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = ? AND table_name = ?",
+            [CACHE_DATABASE, f"t_{identity}"],
+        ).fetchall()
+        keyed = sorted(
+            (self._index_columns[fold(name)], name)
+            for name, data_type in columns
+            if fold(name) in self._index_columns and data_type in _INDEXED_TYPES
+        )
+        if not keyed:
+            return 0, True, 0
+        used_before, dropped_before = self._used_bytes(), self._dropped_bytes
+        wal_before = _file_bytes(_wal(self._path))
+        for number, (_, name) in enumerate(keyed):
+            self._worker_cursor.execute(
+                f"CREATE INDEX {_index_name(identity, number)} ON {table} ({quote_ident(name)})"
+            )
+        exact = self._checkpoint_soon()
+        in_wal = 0 if exact else max(0, _file_bytes(_wal(self._path)) - wal_before)
+        freed = self._dropped_bytes - dropped_before
+        return max(0, self._used_bytes() - used_before) + freed + in_wal, exact, len(keyed)
+
+    def _used_bytes(self) -> int:
+        rows = self._worker_cursor.execute(
+            "SELECT used_blocks FROM pragma_database_size() WHERE database_name = ?",
+            [CACHE_DATABASE],
+        ).fetchall()
+        return int(rows[0][0]) * self._block_bytes
 
     def _blocks_bytes(self, identity: str) -> int:
         """Bytes of the file blocks holding the copy's column segments.
@@ -347,15 +429,23 @@ class TableCache:
 
     # -- called with the engine's lock and ``_state`` held ----------------------------------
 
-    def _install(self, identity: str, size: int, exact: bool) -> None:
-        """Show a finished copy, evicting least recently used ones to stay in the budget."""
+    def _install(self, identity: str, built: _Built) -> None:
+        """Show a finished copy, evicting least recently used ones to stay in the budget; a
+        copy that fits only without its indexes is shown without them."""
         if self._closed or identity not in self._views:
             del self._copies[identity]
             self._drop_table(identity)  # its views changed while it was being copied
             return
+        size, indexes = built.table_bytes + built.index_bytes, built.indexes
+        if size > self._max_bytes and indexes and built.table_bytes <= self._max_bytes:
+            for number in range(indexes):
+                index = qualified(CACHE_DATABASE, "main", _index_name(identity, number))
+                self._connection.execute(f"DROP INDEX {index}")
+            self._reclaim = True
+            size, indexes = built.table_bytes, 0
         if size > self._max_bytes:
             # Only an exact size rules a copy out for good; an upper bound may be retried.
-            self._copies[identity].state = _State.TOO_BIG if exact else _State.FAILED
+            self._copies[identity].state = _State.TOO_BIG if built.exact else _State.FAILED
             self._drop_table(identity)
             log.info(
                 "table cache: %s needs %d bytes, over the %d-byte budget; it stays on parquet",
@@ -369,7 +459,7 @@ class TableCache:
         ) + size > self._max_bytes:
             self._drop(cached[0])
             self._copies[cached[0]] = _Copy(_State.EVICTED, evicted_at=time.monotonic())
-        self._copies[identity] = _Copy(_State.CACHED, size)
+        self._copies[identity] = _Copy(_State.CACHED, size, indexes=indexes)
         self._copies.move_to_end(identity)
         for key in self._views[identity]:
             self._point(key, identity)
@@ -420,7 +510,7 @@ class TableCache:
         """Evict a copy: its views go back to parquet first, then the table goes."""
         for key in [k for k, i in self._pointing.items() if i == identity]:
             self._point(key, None)
-        del self._copies[identity]
+        self._dropped_bytes += self._copies.pop(identity).bytes
         self._drop_table(identity)
 
     def _drop_table(self, identity: str) -> None:
@@ -447,6 +537,11 @@ class TableCache:
 
 def _table(identity: str) -> str:
     return qualified(CACHE_DATABASE, "main", f"t_{identity}")
+
+
+def _index_name(identity: str, number: int) -> str:
+    """The name of a copy's ``number``-th index (in the copy's schema)."""
+    return f"i_{identity}_{number}"
 
 
 def _wal(path: Path) -> Path:

@@ -167,6 +167,11 @@ def _readings(runtime: Runtime, telemetry: Telemetry) -> list[Reading]:
             lambda: runtime.engine.cache_stats().pending,
         ),
         Reading(
+            "fw_flight_sql_table_cache_indexes",
+            "Lookup indexes of the table cache's copies (engine.cache_index_columns).",
+            lambda: runtime.engine.cache_stats().indexes,
+        ),
+        Reading(
             "fw_flight_sql_memory_tables",
             "Tables the memory tables hold as Arrow (0 when they are off).",
             lambda: runtime.engine.memory_table_stats().results,

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from flight_server.config import DatasetSettings, EngineSettings, Settings
-from flight_server.demo import write_dataset
+from flight_server.demo import GeneratedDataset, write_dataset
 from flight_server.engine import Engine, ErrorKind, QueryContext, QueryError
 from flight_server.runtime import Runtime
 from flight_server.service import StartupError
@@ -28,14 +28,21 @@ from tests.support import duckdb_reference, upload
 
 
 def settings(
-    location: str, tmp_path: Path, cache_bytes: str | None, options: dict[str, str] | None = None
+    location: str,
+    tmp_path: Path,
+    cache_bytes: str | None,
+    options: dict[str, str] | None = None,
+    index_columns: list[str] | None = None,
 ) -> Settings:
-    """Dataset ``local.proj1`` at ``location``, with a cache of ``cache_bytes`` (None: off)."""
+    """Dataset ``local.proj1`` at ``location``, with a cache of ``cache_bytes`` (None: off)
+    indexing ``index_columns`` (None: the default ones)."""
     dataset = DatasetSettings(name="proj1", location=location, options=options or {})
+    indexing = {} if index_columns is None else {"cache_index_columns": index_columns}
     engine = EngineSettings(
         cache_bytes=cache_bytes,
         cache_directory=str(tmp_path / "cache"),
         result_cache_bytes=0,  # a replayed result would answer where only a copy should
+        **indexing,
     )
     return Settings(datasets=[dataset], engine=engine)
 
@@ -281,3 +288,83 @@ def test_an_unusable_cache_directory_stops_start_up(tmp_path: Path) -> None:
         running_service(settings(dataset.root, tmp_path, "1GiB")),
     ):
         pass
+
+
+@pytest.fixture(scope="module")
+def large_dataset(tmp_path_factory: pytest.TempPathFactory) -> GeneratedDataset:
+    """A project whose files table (about 128,000 rows) is over one DuckDB row group, the
+    least a copy is indexed at; its sessions table (30,000 rows) is under it."""
+    root = tmp_path_factory.mktemp("large") / "proj1"
+    return write_dataset(str(root), subjects=20_000, versions=1)
+
+
+def test_large_copies_are_indexed_and_their_lookups_answer_as_parquet_did(
+    large_dataset: GeneratedDataset, tmp_path: Path
+) -> None:
+    files = large_dataset.latest.tables["files"]
+    columns = 'id, "parents.subject", "parents.session", "parents.acquisition"'
+    picked = duckdb_reference(
+        files, f'SELECT {columns} FROM t WHERE "parents.acquisition" IS NOT NULL ORDER BY id'
+    ).to_pylist()
+    first, second, third, fourth = picked[0], picked[1], picked[2], picked[-1]
+    subjects = sorted({row["parents.subject"] for row in picked[:50]})
+    lookups = [
+        f"WHERE id = '{first['id']}'",
+        f"WHERE \"parents.session\" = '{second['parents.session']}'",
+        f"WHERE \"parents.subject\" = '{third['parents.subject']}'",
+        'WHERE "parents.acquisition" IN '
+        f"('{first['parents.acquisition']}', '{fourth['parents.acquisition']}')",
+        "WHERE \"parents.session\" = 'no-such-session'",
+        f"WHERE \"parents.subject\" BETWEEN '{subjects[0]}' AND '{subjects[3]}'",
+        'WHERE "parents.acquisition" IS NULL',  # files of sessions and analyses
+    ]
+    expected = {where: duckdb_reference(files, f"FROM t {where} ORDER BY ALL") for where in lookups}
+    assert all(expected[where].num_rows for where in lookups if "no-such" not in where)
+    with running_service(settings(large_dataset.root, tmp_path, "1GiB")) as service:
+        assert service.ops is not None
+        for where in lookups:
+            sql = f"FROM local.proj1.files {where} ORDER BY ALL"
+            assert fetch(service.uri, sql).equals(expected[where]), where
+        fetch(service.uri, "FROM local.proj1.sessions LIMIT 1")
+        settle(service.runtime.engine)
+        metrics = scrape(service.ops.port)
+        # files: id and its three parents; sessions: one row group, not indexed.
+        assert metrics["fw_flight_sql_table_cache_tables"] == 2
+        assert metrics["fw_flight_sql_table_cache_indexes"] == 4
+
+        # Without its parquet files, only the indexed copy can answer.
+        moved = shutil.move(large_dataset.root, tmp_path / "moved")
+        try:
+            for where in lookups:
+                sql = f"FROM local.proj1.files {where} ORDER BY ALL"
+                assert fetch(service.uri, sql).equals(expected[where]), where
+        finally:
+            shutil.move(moved, large_dataset.root)
+
+
+def test_a_copys_indexes_count_against_the_budget(
+    large_dataset: GeneratedDataset, tmp_path: Path
+) -> None:
+    def cached(budget: str, index_columns: list[str] | None, scratch: str) -> tuple[int, int, int]:
+        """Copies held, their bytes and their indexes once the files table was read."""
+        runtime = Runtime(
+            settings(large_dataset.root, tmp_path / scratch, budget, index_columns=index_columns)
+        )
+        runtime.refresh()
+        try:
+            run(runtime.engine, "FROM local.proj1.files WHERE id = 'f'")
+            settle(runtime.engine)
+            stats = runtime.engine.cache_stats()
+            expected = duckdb_reference(large_dataset.latest.tables["files"], "FROM t ORDER BY ALL")
+            assert run(runtime.engine, "FROM local.proj1.files ORDER BY ALL").equals(expected)
+            return stats.tables, stats.bytes, stats.indexes
+        finally:
+            runtime.stop()
+
+    held, plain, _ = cached("1GiB", [], "plain")
+    assert held == 1
+    _, indexed, indexes = cached("1GiB", None, "indexed")
+    assert indexed > plain and indexes == 4
+    # Under a budget the copy fits only without its indexes, it is held without them.
+    between = str((plain + indexed) // 2)
+    assert cached(between, None, "between") == (1, plain, 0)
