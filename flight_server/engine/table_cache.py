@@ -376,14 +376,28 @@ class TableCache:
             return 0, True, 0
         used_before, dropped_before = self._used_bytes(), self._dropped_bytes
         wal_before = _file_bytes(_wal(self._path))
-        for number, (_, name) in enumerate(keyed):
-            self._worker_cursor.execute(
-                f"CREATE INDEX {_index_name(identity, number)} ON {table} ({quote_ident(name)})"
-            )
+        made = 0
+        for _, name in keyed:
+            try:
+                self._worker_cursor.execute(
+                    f"CREATE INDEX {_index_name(identity, made)} ON {table} ({quote_ident(name)})"
+                )
+            except duckdb.Error as exc:  # out of memory, say: the copy serves without it
+                if self._closed:
+                    raise
+                with self._state:
+                    log.warning(
+                        "table cache: %s has no index on %s: %s",
+                        self._names(identity),
+                        name,
+                        first_line(exc),
+                    )
+                continue
+            made += 1
         exact = self._checkpoint_soon()
         in_wal = 0 if exact else max(0, _file_bytes(_wal(self._path)) - wal_before)
         freed = self._dropped_bytes - dropped_before
-        return max(0, self._used_bytes() - used_before) + freed + in_wal, exact, len(keyed)
+        return max(0, self._used_bytes() - used_before) + freed + in_wal, exact, made
 
     def _used_bytes(self) -> int:
         rows = self._worker_cursor.execute(
