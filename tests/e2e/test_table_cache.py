@@ -368,3 +368,23 @@ def test_a_copys_indexes_count_against_the_budget(
     # Under a budget the copy fits only without its indexes, it is held without them.
     between = str((plain + indexed) // 2)
     assert cached(between, None, "between") == (1, plain, 0)
+
+
+def test_a_copy_too_large_to_index_within_a_quarter_of_duckdbs_memory_serves_unindexed(
+    large_dataset: GeneratedDataset, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="flight_server.engine.table_cache")
+    configured = settings(large_dataset.root, tmp_path, "1GiB")
+    # A quarter of 48 MB indexes about 98,000 rows: the files table has about 128,000.
+    configured.engine.memory_limit = "48MB"
+    runtime = Runtime(configured)
+    runtime.refresh()
+    try:
+        where = "WHERE \"parents.session\" = 'no-such-session'"
+        assert run(runtime.engine, f"FROM local.proj1.files {where}").num_rows == 0
+        settle(runtime.engine)
+        stats = runtime.engine.cache_stats()
+        assert (stats.tables, stats.indexes) == (1, 0)
+        assert "local.proj1.files (and 2 more names) is not indexed: " in caplog.text
+    finally:
+        runtime.stop()
