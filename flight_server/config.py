@@ -153,7 +153,8 @@ class EngineSettings(_Section):
     #: Where the hot table cache keeps its DuckDB database file.
     cache_directory: str = "/tmp/fw-flight-sql/cache"
     #: Columns each table-cache copy that has them is indexed on (an ART index each), so a
-    #: lookup of one parent's rows or one id reads a few rows rather than the whole copy.
+    #: lookup of one parent's rows or one id reads a few rows rather than the whole copy;
+    #: only copies over one row group whose build fits a quarter of DuckDB's memory limit.
     #: The indexes count against ``cache_bytes``; an empty list indexes nothing.
     cache_index_columns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CACHE_INDEX_COLUMNS)
