@@ -340,8 +340,7 @@ class TableCache:
         wal_before = _file_bytes(_wal(self._path))
         try:
             self._worker_cursor.execute(f"CREATE TABLE {table} AS {source.sql}")
-            exact = self._checkpoint_soon()
-            in_wal = 0 if exact else max(0, _file_bytes(_wal(self._path)) - wal_before)
+            exact, in_wal = self._settle(wal_before)
             table_bytes = self._blocks_bytes(identity) + in_wal
             index_bytes, indexes_exact, indexes = self._index(identity)
             return _Built(table_bytes, index_bytes, exact and indexes_exact, indexes)
@@ -413,10 +412,16 @@ class TableCache:
                     )
                 continue
             made += 1
-        exact = self._checkpoint_soon()
-        in_wal = 0 if exact else max(0, _file_bytes(_wal(self._path)) - wal_before)
+        exact, in_wal = self._settle(wal_before)
         freed = self._dropped_bytes - dropped_before
         return max(0, self._used_bytes() - used_before) + freed + in_wal, exact, made
+
+    def _settle(self, wal_before: int) -> tuple[bool, int]:
+        """Checkpoint what was just written, if DuckDB lets us soon: whether it did, and
+        otherwise the WAL's growth since ``wal_before`` (what is still only in the WAL)."""
+        if self._checkpoint_soon():
+            return True, 0
+        return False, max(0, _file_bytes(_wal(self._path)) - wal_before)
 
     def _used_bytes(self) -> int:
         rows = self._worker_cursor.execute(
