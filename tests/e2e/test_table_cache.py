@@ -366,8 +366,11 @@ def test_a_copys_indexes_count_against_the_budget(
     _, indexed, indexes = cached("1GiB", None, "indexed")
     assert indexed > plain and indexes == 4
     # Under a budget the copy fits only without its indexes, it is held without them.
-    between = str((plain + indexed) // 2)
-    assert cached(between, None, "between") == (1, plain, 0)
+    between = (plain + indexed) // 2
+    held, size, indexes = cached(str(between), None, "between")
+    # The bare copy's own measure may differ from the plain run's by a block (which blocks
+    # its segments share, or a WAL upper bound when a checkpoint had to wait).
+    assert (held, indexes) == (1, 0) and size <= between
 
 
 def test_a_copy_too_large_to_index_within_a_quarter_of_duckdbs_memory_serves_unindexed(
