@@ -1018,7 +1018,12 @@ def _table_source(dataset: Dataset, table: Table, reached: str | None) -> CacheS
         reached or "", table.hive_partitioned, *table.files, *table.sizes
     )
     root = dataset.location.root
-    return CacheSource(identity, sum(table.sizes), lambda: _scan_sql(table, reached, root))
+    return CacheSource(
+        identity,
+        sum(table.sizes),
+        lambda: _scan_sql(table, reached, root),
+        lambda: tuple(path for group in _scan_groups(table, reached, root) for path in group),
+    )
 
 
 def _first_files(loaded: LoadedFiles, rows: int) -> tuple[str, ...]:
@@ -1043,6 +1048,13 @@ def _scan_sql(
     published: a SELECT written later must not route the dataset again, since its
     filesystem may have been replaced since.
     """
+    return grouped_scan(_scan_groups(table, prefix, root, files), table.hive_partitioned)
+
+
+def _scan_groups(
+    table: Table, prefix: str | None, root: str, files: Collection[str] | None = None
+) -> tuple[tuple[str, ...], ...]:
+    """The paths ``_scan_sql`` reads, as DuckDB reaches them, in their schema groups."""
     chosen = tuple(
         tuple(path for path in group if files is None or path in files)
         for group in table.loaded.file_groups
@@ -1051,7 +1063,7 @@ def _scan_sql(
     if prefix is not None:
         start = len(root.rstrip("/")) + 1
         chosen = tuple(tuple(prefix + path[start:] for path in group) for group in chosen)
-    return grouped_scan(chosen, table.hive_partitioned)
+    return chosen
 
 
 def _arrow_schema(

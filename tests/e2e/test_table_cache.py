@@ -13,7 +13,9 @@ from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
+import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from flight_server.config import DatasetSettings, EngineSettings, Settings
@@ -391,3 +393,50 @@ def test_a_copy_too_large_to_index_within_a_quarter_of_duckdbs_memory_serves_uni
         assert "local.proj1.files (and 2 more names) is not indexed: " in caplog.text
     finally:
         runtime.stop()
+
+
+def test_a_table_too_large_to_index_stays_on_parquet_whose_bloom_filters_find_its_keys(
+    large_dataset: GeneratedDataset, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="flight_server.engine.table_cache")
+    table = large_dataset.latest.tables["files"]
+    # The same files rewritten by DuckDB, which writes bloom filters on the columns it
+    # dictionary-encodes (parents.subject here); pyarrow, which wrote the originals, writes none.
+    bloomed = tmp_path / "bloomed"
+    shutil.copytree(large_dataset.root, bloomed)
+    files = [bloomed / Path(path).relative_to(large_dataset.root) for path in table.files]
+    for path in files:
+        duckdb.execute(f"COPY (FROM read_parquet('{path}')) TO '{path}.new' (FORMAT parquet)")
+        Path(f"{path}.new").replace(path)
+    for metadata in map(pq.read_metadata, files):
+        column = metadata.schema.names.index("parents.subject")
+        for group in range(metadata.num_row_groups):
+            assert metadata.row_group(group).column(column).bloom_filter_offset
+
+    subject = duckdb_reference(table, 'SELECT min("parents.subject") FROM t')[0][0].as_py()
+    where = f"WHERE \"parents.subject\" = '{subject}' ORDER BY ALL"
+    expected = duckdb_reference(table, f"FROM t {where}")
+    assert expected.num_rows
+
+    def copies(root: Path, scratch: str) -> int:
+        """Copies held once the files table was looked up in, under a memory limit too
+        small to index it (a quarter of 48 MB indexes about 98,000 rows; it has 128,000)."""
+        configured = settings(
+            str(root), tmp_path / scratch, "1GiB", index_columns=["parents.subject"]
+        )
+        configured.engine.memory_limit = "48MB"
+        runtime = Runtime(configured)
+        runtime.refresh()
+        try:
+            assert run(runtime.engine, f"FROM local.proj1.files {where}").equals(expected)
+            settle(runtime.engine)
+            assert run(runtime.engine, f"FROM local.proj1.files {where}").equals(expected)
+            return runtime.engine.cache_stats().tables
+        finally:
+            runtime.stop()
+
+    assert copies(bloomed, "bloomed") == 0
+    assert "local.proj1.files (and 2 more names) stays on parquet: its " in caplog.text
+    assert "bloom filters on parents.subject find keys faster" in caplog.text
+    # Without bloom filters the copy is made, unindexed: scanning it beats scanning parquet.
+    assert copies(Path(large_dataset.root), "plain") == 1
