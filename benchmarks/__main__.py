@@ -19,6 +19,7 @@ from benchmarks import (
     analytic,
     attacks,
     concurrency,
+    group,
     layouts,
     memory,
     object_storage,
@@ -47,6 +48,7 @@ def sections(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
         "repeat": lambda: repeat.run(args.subjects, args.repeat),
         "rpcs": lambda: rpcs.run(args.subjects),
         "layouts": lambda: layouts.run(args.scan_rows),
+        "group": lambda: group.run(args.subjects, args.repeat),
     }
 
 

@@ -51,9 +51,10 @@ def fw_server(
     cache_bytes: str | None = None,
     result_cache_bytes: str = "0",
     memory_table_bytes: str = "0",
+    engine: Mapping[str, str] | None = None,
 ) -> Iterator[FwServer]:
     """fw-flight-sql serving ``datasets`` (name → location), with its table cache and its
-    memory tables if given.
+    memory tables if given, and any other ``engine`` settings (name → value).
 
     Its results cache is off unless given: benchmarks time a query by repeating it, and
     would time replays (``repeat`` measures those).
@@ -63,6 +64,8 @@ def fw_server(
     env = {f"{ENV_PREFIX}ENGINE__CACHE_BYTES": cache_bytes} if cache_bytes else {}
     env[f"{ENV_PREFIX}ENGINE__RESULT_CACHE_BYTES"] = result_cache_bytes
     env[f"{ENV_PREFIX}ENGINE__MEMORY_TABLE_BYTES"] = memory_table_bytes
+    for name, value in (engine or {}).items():
+        env[f"{ENV_PREFIX}ENGINE__{name.upper()}"] = value
     with tempfile.TemporaryDirectory(prefix="fw-cache-") as cache_directory:
         env[f"{ENV_PREFIX}ENGINE__CACHE_DIRECTORY"] = cache_directory
         args += ["--ops-port", str(ops_port)]
