@@ -46,7 +46,13 @@ from flight_server.engine.result_cache import (
     volatile_functions,
 )
 from flight_server.engine.sql_text import grouped_scan, qualified, quote_ident, quote_literal
-from flight_server.engine.table_cache import CACHE_DATABASE, CacheSource, CacheStats, TableCache
+from flight_server.engine.table_cache import (
+    CACHE_DATABASE,
+    CacheSource,
+    CacheStats,
+    ParquetFiles,
+    TableCache,
+)
 from flight_server.identifiers import fold
 from flight_server.lru import LruCache
 from flight_server.storage.routing import PROTOCOL, DatasetRouter
@@ -1022,7 +1028,10 @@ def _table_source(dataset: Dataset, table: Table, reached: str | None) -> CacheS
         identity,
         sum(table.sizes),
         lambda: _scan_sql(table, reached, root),
-        lambda: tuple(path for group in _scan_groups(table, reached, root) for path in group),
+        lambda: ParquetFiles(
+            tuple(path for group in _scan_groups(table, reached, root) for path in group),
+            table.loaded.rows,
+        ),
     )
 
 

@@ -82,6 +82,15 @@ _INDEXED_TYPES = frozenset(
 
 
 @dataclass(frozen=True)
+class ParquetFiles:
+    """The parquet files a scan reads, as DuckDB reaches them, and their rows (from the
+    catalog's footers)."""
+
+    paths: tuple[str, ...] = ()
+    rows: int = 0
+
+
+@dataclass(frozen=True)
 class CacheSource:
     """What a served view scans: its identity, its files' bytes, and its SELECT over parquet.
 
@@ -94,9 +103,11 @@ class CacheSource:
     identity: str
     parquet_bytes: int
     make_sql: Callable[[], str] = field(repr=False, compare=False)
-    #: The parquet files the SELECT reads, as DuckDB reaches them; none for a derived
-    #: table, whose SELECT reads other views.
-    make_paths: Callable[[], tuple[str, ...]] = field(default=lambda: (), repr=False, compare=False)
+    #: The parquet files the SELECT reads; none for a derived table, whose SELECT reads
+    #: other views.
+    make_files: Callable[[], ParquetFiles] = field(
+        default=lambda: ParquetFiles(), repr=False, compare=False
+    )
 
     @property
     def sql(self) -> str:
@@ -363,21 +374,17 @@ class TableCache:
         Parquet files with bloom filters on a column skip every row group without the key:
         one subject's rows of 120M took 39 ms from parquet and 111 ms from the copy
         (benchmark 11). So a table too large to index whose files carry bloom filters on
-        every lookup column it has stays on parquet. Reads only footers.
+        every lookup column it has stays on parquet. Reads only footers, and those of
+        large tables only.
         """
-        paths = list(source.make_paths())
-        if not paths or not self._index_columns:
+        files = source.make_files()
+        rows = files.rows
+        if not self._index_columns or rows < _MIN_ROWS_TO_INDEX or rows <= self._max_index_rows:
             return None
-        cursor = self._worker_cursor
-        (rows,) = cursor.execute(
-            "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [paths]
-        ).fetchall()[0]
-        if rows < _MIN_ROWS_TO_INDEX or rows <= self._max_index_rows:
-            return None
-        chunks = cursor.execute(
+        chunks = self._worker_cursor.execute(
             "SELECT path_in_schema, bool_and(bloom_filter_offset IS NOT NULL) "
             "FROM parquet_metadata(?) GROUP BY 1",
-            [paths],
+            [list(files.paths)],
         ).fetchall()
         bloomed = {fold(name): every for name, every in chunks if fold(name) in self._index_columns}
         if not bloomed or not all(bloomed.values()):

@@ -395,8 +395,13 @@ def test_a_copy_too_large_to_index_within_a_quarter_of_duckdbs_memory_serves_uni
         runtime.stop()
 
 
+@pytest.mark.parametrize("storage", ["local", "s3"])
 def test_a_table_too_large_to_index_stays_on_parquet_whose_bloom_filters_find_its_keys(
-    large_dataset: GeneratedDataset, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    storage: str,
+    large_dataset: GeneratedDataset,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
     caplog.set_level("INFO", logger="flight_server.engine.table_cache")
     table = large_dataset.latest.tables["files"]
@@ -412,17 +417,28 @@ def test_a_table_too_large_to_index_stays_on_parquet_whose_bloom_filters_find_it
         column = metadata.schema.names.index("parents.subject")
         for group in range(metadata.num_row_groups):
             assert metadata.row_group(group).column(column).bloom_filter_offset
+    roots = {"bloomed": str(bloomed), "plain": large_dataset.root}
+    options: dict[str, str] = {}
+    if storage == "s3":
+        s3_server: S3Server = request.getfixturevalue("s3_server")
+        bucket = "table-cache-bloom"
+        s3_server.create_bucket(bucket)
+        options = s3_server.location_options()
+        for name, local in list(roots.items()):
+            location = Location("s3", bucket, name, options)
+            upload(local, open_location(location), location.root)
+            roots[name] = f"s3://{bucket}/{name}"
 
     subject = duckdb_reference(table, 'SELECT min("parents.subject") FROM t')[0][0].as_py()
     where = f"WHERE \"parents.subject\" = '{subject}' ORDER BY ALL"
     expected = duckdb_reference(table, f"FROM t {where}")
     assert expected.num_rows
 
-    def copies(root: Path, scratch: str) -> int:
+    def copies(name: str) -> int:
         """Copies held once the files table was looked up in, under a memory limit too
         small to index it (a quarter of 48 MB indexes about 98,000 rows; it has 128,000)."""
         configured = settings(
-            str(root), tmp_path / scratch, "1GiB", index_columns=["parents.subject"]
+            roots[name], tmp_path / name, "1GiB", options, index_columns=["parents.subject"]
         )
         configured.engine.memory_limit = "48MB"
         runtime = Runtime(configured)
@@ -435,8 +451,8 @@ def test_a_table_too_large_to_index_stays_on_parquet_whose_bloom_filters_find_it
         finally:
             runtime.stop()
 
-    assert copies(bloomed, "bloomed") == 0
+    assert copies("bloomed") == 0
     assert "local.proj1.files (and 2 more names) stays on parquet: its " in caplog.text
     assert "bloom filters on parents.subject find keys faster" in caplog.text
     # Without bloom filters the copy is made, unindexed: scanning it beats scanning parquet.
-    assert copies(Path(large_dataset.root), "plain") == 1
+    assert copies("plain") == 1
