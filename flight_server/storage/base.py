@@ -187,9 +187,11 @@ def open_location(
 
 
 def _open_uncached(location: Location, limits: CallLimits) -> fsspec.AbstractFileSystem:
-    # Backends register themselves on import; importing here keeps start-up lazy.
-    from flight_server.storage import backends  # noqa: F401
+    # Backends register themselves on import; importing on first use keeps start-up lazy.
+    from flight_server.storage import backends
 
+    if location.type not in _OPENERS:
+        backends.load(location.type)
     try:
         opener = _OPENERS[location.type]
     except KeyError:
