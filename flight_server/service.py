@@ -58,6 +58,7 @@ class Service:
         try:
             self._load_catalog()
             self.flight = self._start_flight()
+            self.readiness.serving()
             self.runtime.start_auto_refresh()
         except BaseException:
             if self.ops:

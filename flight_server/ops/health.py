@@ -2,8 +2,9 @@
 
 A server serves what it could load: one broken project, dead store or unreachable
 Flywheel site makes it *degraded* (said in ``/readyz``), not unready. Unready means it
-cannot serve at all: the catalog is not loaded yet, it is draining, or not one served
-dataset's storage answers (this pod has lost its network, say).
+cannot serve at all: the catalog is not loaded yet, the Flight SQL port is not open yet,
+it is draining, or not one served dataset's storage answers (this pod has lost its
+network, say).
 """
 
 from __future__ import annotations
@@ -23,16 +24,24 @@ PROBE_WAIT_SECONDS = 2.0
 
 
 class Readiness:
-    """Ready when the catalog is loaded, some dataset's storage answers, and not draining."""
+    """Ready when the catalog is loaded, the Flight SQL port is open, some dataset's storage
+    answers, and not draining."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self._serving = threading.Event()
         self._draining = threading.Event()
         self._lock = threading.Lock()
         self._storage_checked = -float("inf")
         self._unreachable: list[str] = []
         self._checked_count = 0
         self._checking: threading.Thread | None = None
+
+    def serving(self) -> None:
+        """The Flight SQL port accepts calls from now on. The catalog loads first, and opening
+        the port after it takes tens of milliseconds: a probe that found the catalog loaded
+        would send clients to a closed port meanwhile."""
+        self._serving.set()
 
     def drain(self) -> None:
         """Report not ready from now on, so load balancers stop sending new calls."""
@@ -44,6 +53,8 @@ class Readiness:
             return ["shutting down"]
         if self._runtime.refreshed_at is None:
             return ["catalog not loaded yet"]
+        if not self._serving.is_set():
+            return ["Flight SQL port not open yet"]
         unreachable, checked = self._storage()
         return unreachable if checked and len(unreachable) == checked else []
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import http.client
 import logging
 import shutil
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow.flight as flight
 import pytest
 
 from flight_server.config import DatasetSettings, Settings
@@ -16,6 +20,7 @@ from flight_server.demo import GeneratedDataset
 from flight_server.ops.prometheus import Reading, Readings, exposition, registry
 from flight_server.ops.streams import sql_digest
 from tests.service_support import get, get_json, running_service, scrape
+from tests.support import REPO, free_port
 
 ROWS = 300_000
 QUERY = f"SELECT range AS i, 'x' || range AS s FROM range({ROWS})"
@@ -32,6 +37,37 @@ def test_healthz_and_readyz_answer_when_serving(demo: GeneratedDataset) -> None:
             {"status": "ready", "problems": [], "degraded": healthy},
         )
         assert get(service.ops.port, "/nope")[0] == 404
+
+
+def test_readyz_is_ready_only_once_the_flight_port_answers(
+    demo: GeneratedDataset, tmp_path: Path
+) -> None:
+    # As a Kubernetes probe sees a starting pod: the first 200 must mean calls are served.
+    # The catalog loads before the Flight port opens, tens of milliseconds apart.
+    port, ops_port = free_port(), free_port()
+    command = [sys.executable, "-m", "flight_server", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--ops-port", str(ops_port), "--dataset", f"proj1={demo.root}"]
+    log = tmp_path / "server.log"
+    with (
+        log.open("w") as output,
+        subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT) as server,
+    ):
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                try:
+                    if get(ops_port, "/readyz")[0] == 200:
+                        break
+                except OSError:  # the ops port is not open yet either
+                    time.sleep(0.001)
+            client = flight.connect(f"grpc://127.0.0.1:{port}")
+            options = flight.FlightCallOptions(timeout=5)
+            # No retry: it answers now.
+            assert [action.type for action in client.list_actions(options)], log.read_text()
+        finally:
+            server.terminate()
 
 
 def test_readyz_fails_when_storage_is_unreachable(demo: GeneratedDataset, tmp_path: Path) -> None:
