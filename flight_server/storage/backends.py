@@ -11,6 +11,7 @@ others are served.
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import TYPE_CHECKING
 
 from flight_server.storage import local  # noqa: F401
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 #: Canonical storage type: (backend module, extra that installs its libraries).
 _OPTIONAL = {"s3": ("s3", "s3"), "gs": ("gcs", "gcs"), "az": ("azure", "azure")}
+#: Held while a backend is imported (``load``).
+_LOADING = threading.Lock()
 
 
 def _needs_extra(extra: str, missing: str | None) -> Opener:
@@ -41,13 +44,19 @@ def _needs_extra(extra: str, missing: str | None) -> Opener:
 
 def load(storage_type: str) -> None:
     """Register the opener of ``storage_type`` by importing its backend (local paths' is
-    always registered; an unknown type gets none)."""
+    always registered; an unknown type gets none).
+
+    One backend is imported at a time: catalog units open locations on several threads, and
+    two stores' libraries imported at once can meet in a shared dependency, which Python
+    may report as an import deadlock; that must not pass for a missing extra.
+    """
     if storage_type not in _OPTIONAL:
         return
     module, extra = _OPTIONAL[storage_type]
-    try:
-        importlib.import_module(f"flight_server.storage.{module}")
-    except ImportError as exc:
-        if (exc.name or "").startswith("flight_server"):
-            raise
-        register_backend(storage_type, _needs_extra(extra, exc.name))
+    with _LOADING:
+        try:
+            importlib.import_module(f"flight_server.storage.{module}")
+        except ImportError as exc:
+            if exc.name is None or exc.name.startswith("flight_server"):
+                raise  # not a library that is absent
+            register_backend(storage_type, _needs_extra(extra, exc.name))

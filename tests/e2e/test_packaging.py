@@ -187,6 +187,27 @@ def test_a_server_of_local_datasets_imports_no_object_stores_libraries(tmp_path:
     assert result.stdout.splitlines() == ["[]", "['aiobotocore', 's3fs']"]
 
 
+def test_an_object_stores_backend_loads_once_for_many_first_opens_at_once() -> None:
+    # Catalog units open their locations on several threads: every first open gets the
+    # store's own opener, none a refusal.
+    script = (
+        "import sys, threading\n"
+        "from flight_server.storage import open_location, parse_location\n"
+        "start, opened = threading.Barrier(8), []\n"
+        "def first_open(n):\n"
+        "    start.wait()\n"
+        "    opened.append(type(open_location(parse_location(f's3://bucket-{n}/p'))).__name__)\n"
+        "threads = [threading.Thread(target=first_open, args=(n,)) for n in range(8)]\n"
+        "for thread in threads: thread.start()\n"
+        "for thread in threads: thread.join()\n"
+        "print(len(opened), sorted(set(opened)), 'gcsfs' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "8 ['S3FileSystem'] False", result.stdout + result.stderr
+
+
 def test_make_run_installs_what_the_readme_snippets_import() -> None:
     install = next(line for line in make_dry_run("run") if "-e " in line)
     (extras,) = re.findall(r"\.\[([^\]]+)\]", install)
