@@ -379,7 +379,7 @@ class TableCache:
         """
         files = source.make_files()
         rows = files.rows
-        if not self._index_columns or rows < _MIN_ROWS_TO_INDEX or rows <= self._max_index_rows:
+        if not self._index_columns or not self._too_large_to_index(rows):
             return None
         chunks = self._worker_cursor.execute(
             "SELECT path_in_schema, bool_and(bloom_filter_offset IS NOT NULL) "
@@ -437,7 +437,7 @@ class TableCache:
         (rows,) = self._worker_cursor.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
         if rows < _MIN_ROWS_TO_INDEX:
             return 0, True, 0
-        if rows > self._max_index_rows:
+        if self._too_large_to_index(rows):
             with self._state:
                 log.info(
                     "table cache: %s is not indexed: %d rows need more memory to index than"
@@ -481,6 +481,10 @@ class TableCache:
         exact, in_wal = self._settle(wal_before)
         freed = self._dropped_bytes - dropped_before
         return max(0, self._used_bytes() - used_before) + freed + in_wal, exact, made
+
+    def _too_large_to_index(self, rows: int) -> bool:
+        """Whether a copy of ``rows`` rows would be indexed but for DuckDB's memory limit."""
+        return rows >= _MIN_ROWS_TO_INDEX and rows > self._max_index_rows
 
     def _settle(self, wal_before: int) -> tuple[bool, int]:
         """Checkpoint what was just written, if DuckDB lets us soon: whether it did, and
