@@ -137,6 +137,16 @@ def test_published_extras_hold_no_test_or_bench_tools() -> None:
         assert tool not in published
 
 
+def fresh_python(script: str, *args: str) -> str:
+    """What ``script`` prints, run by a new interpreter in the repository (which modules
+    a fresh process imports is what these tests see)."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_an_object_store_without_its_extra_says_which_to_install() -> None:
     script = (
         "import sys\n"
@@ -148,10 +158,7 @@ def test_an_object_store_without_its_extra_says_which_to_install() -> None:
         "except StorageError as exc:\n"
         "    print(exc)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == (
+    assert fresh_python(script).strip() == (
         "s3 storage needs the 's3' extra (s3fs is not installed): pip install 'fw-flight-sql[s3]'"
     )
 
@@ -177,14 +184,8 @@ def test_a_server_of_local_datasets_imports_no_object_stores_libraries(tmp_path:
         "print(sorted(m for m in STORES if m in sys.modules))\n"
         "runtime.stop()\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "proj1")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.splitlines() == ["[]", "['aiobotocore', 's3fs']"]
+    output = fresh_python(script, str(tmp_path / "proj1"))
+    assert output.splitlines() == ["[]", "['aiobotocore', 's3fs']"]
 
 
 def test_an_object_stores_backend_loads_once_for_many_first_opens_at_once() -> None:
@@ -202,10 +203,7 @@ def test_an_object_stores_backend_loads_once_for_many_first_opens_at_once() -> N
         "for thread in threads: thread.join()\n"
         "print(len(opened), sorted(set(opened)), 'gcsfs' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "8 ['S3FileSystem'] False", result.stdout + result.stderr
+    assert fresh_python(script).strip() == "8 ['S3FileSystem'] False"
 
 
 def test_make_run_installs_what_the_readme_snippets_import() -> None:
