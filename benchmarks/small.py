@@ -9,7 +9,10 @@ from each server's /proc figures, all threads.
 Two floors are measured beside them: a bare Python Flight SQL server answering the same
 four RPCs from memory (``bareflightsql``: what pyarrow.flight itself costs), and in-process
 DuckDB running the same lookups over the parquet files and over its own copy of them.
-Their sum is the least a pyarrow server on DuckDB could take; the rest is ours.
+Their sum is the least a pyarrow server on DuckDB could take; the rest is ours. Two checks
+no text can skip are timed in process beside them: the guard's parse of each new text and
+the bind that gives CreatePreparedStatement its result schema. The floor with them is the
+least a server that checks every text before running it could take.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from benchmarks import services
 from benchmarks.analytic import FW_NAMES, PLAIN_NAMES
 from benchmarks.data import flywheel_tables
 from benchmarks.harness import Section, percentile
+from flight_server.engine import duckdb_calls, guard
 
 SQL = "SELECT id, name, size FROM {files} WHERE \"parents.session\" = '{session}' AND {n} = {n}"
 CLIENTS = 8
@@ -106,7 +110,8 @@ def measure(
 def in_process(files: tuple[str, ...], ids: list[str]) -> dict[str, float]:
     """p50 and CPU per lookup of in-process DuckDB (each a new text) over the parquet files
     and over its own copy of them, indexed on the lookup's column as the table cache's copies
-    are: the query's part of any DuckDB-based server's time."""
+    are: the query's part of any DuckDB-based server's time. Then the guard's analysis and
+    the bind of the result schema of the same texts: the server's checks of a new text."""
     listed = ", ".join(f"'{path}'" for path in files)
     con = duckdb.connect()
     con.execute("SET parquet_metadata_cache = true")  # as the server reads footers
@@ -115,13 +120,26 @@ def in_process(files: tuple[str, ...], ids: list[str]) -> dict[str, float]:
     con.execute('CREATE INDEX own_files_session ON own_files ("parents.session")')
     numbers = itertools.count()
     out = {}
-    for label, table in (("parquet", "parquet_files"), ("own storage", "own_files")):
+
+    def lookup(sql: str) -> None:
+        con.sql(sql).to_arrow_table()
+
+    def checks(sql: str) -> None:  # what the server does to every new text, and ROAPI does not
+        guard.analyse(con, sql)
+        duckdb_calls.signature(con, sql, None)
+
+    runs = {
+        "parquet": ("parquet_files", lookup),
+        "own storage": ("own_files", lookup),
+        "guard + bind": ("own_files", checks),
+    }
+    for label, (table, run) in runs.items():
         latencies = []
         started = time.process_time()
         for session in itertools.islice(itertools.cycle(ids), IN_PROCESS_RUNS):
             sql = SQL.format(session=session, n=next(numbers), files=table)
             start = time.perf_counter()
-            con.sql(sql).to_arrow_table()
+            run(sql)
             latencies.append(time.perf_counter() - start)
         out[f"{label} p50 ms"] = percentile(latencies, 0.5) * 1e3
         out[f"{label} CPU ms per query"] = (time.process_time() - started) / IN_PROCESS_RUNS * 1e3
@@ -164,7 +182,13 @@ def run(subjects: int, seconds: float) -> Section:
         section.figures[f"floor of {label}, server CPU ms per query: bare + DuckDB / ours"] = (
             f"{floor_cpu:.2f} / {ours[cpu]:.2f}"
         )
-    cached = results["server + table cache"]
+    # With the two checks every new text needs, against ROAPI, which makes neither.
+    cached, checked = results["server + table cache"], "guard + bind"
+    for key, duck_key in ((p50, "p50 ms"), (cpu, "CPU ms per query")):
+        floor = bare[key] + duck[f"own storage {duck_key}"] + duck[f"{checked} {duck_key}"]
+        section.figures[f"floor with the guard and the bind, {key}: floor / ours / ROAPI"] = (
+            f"{floor:.2f} / {cached[key]:.2f} / {roapi[key]:.2f}"
+        )
     # Issue 17's targets: the accelerated path at or past ROAPI, the defaults within 2x.
     section.at_most(
         "small: server + table cache p50 / ROAPI p50, 1 client",
