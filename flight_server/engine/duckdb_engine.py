@@ -32,11 +32,13 @@ from flight_server.engine.execution import Execution
 from flight_server.engine.federation import derived_sql
 from flight_server.engine.guard import (
     Analysis,
+    Shape,
     StatementBounds,
     TableAccess,
     TableKey,
     analyse,
     authorise,
+    shape_of,
     table_key,
 )
 from flight_server.engine.result_cache import (
@@ -84,6 +86,9 @@ RESERVED_SCHEMAS = frozenset({"main", "pg_catalog", "information_schema"})
 #: Longer statements are analysed and planned afresh each time, so caches keyed by SQL
 #: text stay small however large the statements callers send.
 MAX_CACHED_SQL = 16_384
+# How the guard passed a new text (``Engine.analysis_counts``).
+_PARSED = "parsed"
+_BY_SHAPE = "shape"
 
 #: Called with each query's SQL and execution as it starts; returns the execution to run
 #: (the ops telemetry wraps it to count rows and bytes and to log the query's end).
@@ -207,6 +212,10 @@ class Engine:
         # Parsing and checking a query's shape, and turning DuckDB types into Arrow, each
         # cost about a millisecond; both depend only on their inputs, so they are reused.
         self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(1024)
+        # And by shape, for new texts of a known shape (a lookup by another value).
+        self._shapes: LruCache[tuple[Shape, str | None, str | None], Analysis] = LruCache(1024)
+        self._counts_lock = threading.Lock()
+        self._analysis_counts = {_PARSED: 0, _BY_SHAPE: 0}
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
         self._rewrites: LruCache[tuple[str, int], tuple[ServedTable, str]] = LruCache(1024)
@@ -516,7 +525,7 @@ class Engine:
         caller can interrupt a bind that runs too long (parsing and binding huge statements
         take seconds).
         """
-        cursor, reads = self._checked_cursor(sql, context, on_cursor)
+        cursor, reads, _analysis = self._checked_cursor(sql, context, on_cursor)
         try:
             # Without a "?" or "$" anywhere there can be no placeholder: skip the probe.
             count = _parameter_count(cursor, sql) if ("?" in sql or "$" in sql) else 0
@@ -544,7 +553,7 @@ class Engine:
         A result the results cache holds is replayed, once the caller passed the same
         checks as for running it.
         """
-        cursor, reads = self._checked_cursor(sql, context)  # guard and grants, every call
+        cursor, reads, analysis = self._checked_cursor(sql, context)  # guard, grants: every call
         if self._table_cache:
             # Only running queries count as use: planning and catalog listings of every
             # table (a BI tool connecting) must not queue copies of everything.
@@ -564,7 +573,7 @@ class Engine:
         if recording is None and self._results and len(sql) <= MAX_CACHED_SQL:
             defaults = (context.default_catalog, context.default_schema)
             parsed = partial(self._parsed, cursor, sql)
-            key = self._results.key(parsed, sql, defaults, rows, reads)
+            key = self._results.key(parsed, sql, defaults, rows, reads, analysis.shape)
         if key is not None and (result := self._results.get(key)) is not None:
             cursor.close()
             return self._watch(sql, Execution.replaying(result, _names(reads)))
@@ -664,7 +673,7 @@ class Engine:
         None for any query whose parts' union could differ from its result (see
         ``partitioning``), and for derived tables, which have no files of their own.
         """
-        cursor, reads = self._checked_cursor(sql, context)
+        cursor, reads, _analysis = self._checked_cursor(sql, context)
         try:
             if self._table_cache and any(self._table_cache.holds(key) for key in reads):
                 return None  # its copy answers whole, faster than parts over parquet
@@ -679,7 +688,7 @@ class Engine:
     ) -> tuple[str, ...]:
         """The files of ``sql``'s one table that may hold rows of its result (see
         ``_matching_files``)."""
-        cursor, reads = self._checked_cursor(sql, context)
+        cursor, reads, _analysis = self._checked_cursor(sql, context)
         try:
             with _reading(target):
                 every = table.loaded.files
@@ -798,7 +807,7 @@ class Engine:
         """Run ``sql`` (checked and authorised as ``start`` does) over some of its table's
         files: its one table bound to a scan of ``files`` with the table's exact types."""
         key = tuple(target)
-        cursor, reads = self._checked_cursor(sql, context)
+        cursor, reads, _analysis = self._checked_cursor(sql, context)
         if self._table_cache:
             self._table_cache.touch(reads)  # reading parts is use, as running it whole is
         try:
@@ -933,9 +942,10 @@ class Engine:
         sql: str,
         context: QueryContext,
         on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-    ) -> tuple[duckdb.DuckDBPyConnection, list[TableKey]]:
+    ) -> tuple[duckdb.DuckDBPyConnection, list[TableKey], Analysis]:
         """A fresh cursor, once ``sql`` is known to be one SELECT over readable datasets,
-        and the served tables it reads (``on_cursor`` sees the cursor before any work).
+        the served tables it reads and the guard's analysis (``on_cursor`` sees the cursor
+        before any work).
 
         The cursor has the call's defaults only when a name needs them: setting them is a
         statement of its own (0.2 ms), paid two or three times per query otherwise.
@@ -946,6 +956,7 @@ class Engine:
         defaults = (context.default_catalog, context.default_schema)
         if len(sql) > MAX_CACHED_SQL:
             analysis = analyse(cursor, sql, *defaults, self._bounds)
+            self._count_analysis(_PARSED)
         else:
             analysis = self._analyses.get_or_make(
                 (sql, *defaults), lambda: self._analysed(cursor, sql, defaults)
@@ -956,7 +967,7 @@ class Engine:
             self._use_defaults(cursor, context)
         reads = [key for t in analysis.tables for key in t.candidates if access.readable(key)]
         self._ensure_views(reads)
-        return cursor, reads
+        return cursor, reads, analysis
 
     def _analysed(
         self,
@@ -964,11 +975,30 @@ class Engine:
         sql: str,
         defaults: tuple[str | None, str | None],
     ) -> Analysis:
-        """The guard's analysis of a new text; its parse tree is kept as the text's
-        (``_parsed``), so the results cache and the part analysis do not parse it again."""
+        """The guard's analysis of a new text: the one of its shape if known; else made,
+        and its parse tree kept as the text's (``_parsed``), so the results cache and the
+        part analysis do not parse it again."""
+        shape = shape_of(sql)
+        known = self._shapes.get((shape, *defaults)) if shape is not None else None
+        if known is not None:
+            self._count_analysis(_BY_SHAPE)
+            return known
         analysis = analyse(cursor, sql, *defaults, self._bounds)
+        self._count_analysis(_PARSED)
         self._part_trees.put(sql, analysis.tree)
+        if analysis.shape is not None:
+            self._shapes.put((analysis.shape, *defaults), analysis.of_shape())
         return analysis
+
+    def _count_analysis(self, how: str) -> None:
+        with self._counts_lock:
+            self._analysis_counts[how] += 1
+
+    def analysis_counts(self) -> dict[str, int]:
+        """New texts the guard has passed, by how: parsed, or found by the shape of one
+        parsed before (the same query with other values), for metrics."""
+        with self._counts_lock:
+            return dict(self._analysis_counts)
 
     def _use_defaults(self, cursor: duckdb.DuckDBPyConnection, context: QueryContext) -> None:
         """Make unqualified names on ``cursor`` resolve in the call's default catalog and

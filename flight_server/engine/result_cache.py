@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flight_server.engine.guard import TableKey
+from flight_server.engine.guard import Shape, TableKey
 from flight_server.identifiers import fold
 from flight_server.lru import LruCache
 
@@ -175,8 +175,9 @@ class ResultCache:
         self._max_result_bytes = min(max_result_bytes, max_bytes)
         self._ttl = ttl_seconds
         self._volatile = volatile
-        # Whether a SQL text may be cached at all, by text (parsing it costs a bind's worth).
-        self._cacheable: LruCache[str, bool] = LruCache(1024)
+        # Whether a SQL text may be cached at all, by text or shape (parsing it costs a
+        # bind's worth).
+        self._cacheable: LruCache[str | Shape, bool] = LruCache(1024)
         self._lock = threading.Lock()
         # Results with their expiry, by last use; and expiries in storing order, which is
         # expiry order (a key stored again has a newer record; the older one is skipped).
@@ -198,18 +199,22 @@ class ResultCache:
         defaults: tuple[str | None, str | None],
         parameter_rows: Sequence[Sequence[object] | None],
         reads: Iterable[TableKey],
+        shape: Shape | None = None,
     ) -> ResultKey | None:
         """The key of a query about to run, or None if its result must not be kept.
 
         ``reads``: the published tables it reads; ``parsed`` gives its parse tree (None
         if DuckDB cannot serialise it), asked once per text: the engine's own parse, so
-        the text is not parsed again here.
+        the text is not parsed again here. Or once per ``shape``, if the guard gave one:
+        texts of a shape differ only in their constants' values, so they call the same
+        functions and sample alike.
         """
         parameters = _parameters_key(parameter_rows)
         if parameters is None:
             return None
         text = normalised(sql)
-        if not self._cacheable.get_or_make(text, lambda: self._is_stable(parsed())):
+        decided_by = text if shape is None else shape
+        if not self._cacheable.get_or_make(decided_by, lambda: self._is_stable(parsed())):
             return None
         with self._lock:
             if self._publishing:

@@ -172,6 +172,14 @@ def _readings(runtime: Runtime, telemetry: Telemetry) -> list[Reading]:
             lambda: runtime.engine.cache_stats().indexes,
         ),
         Reading(
+            "fw_flight_sql_guard_analyses_total",
+            "New SQL texts the guard passed, by how: parsed, or by the shape of one parsed"
+            " before (the same query with other constant values).",
+            lambda: runtime.engine.analysis_counts(),
+            kind="counter",
+            label="how",
+        ),
+        Reading(
             "fw_flight_sql_memory_tables",
             "Tables the memory tables hold as Arrow (0 when they are off).",
             lambda: runtime.engine.memory_table_stats().results,
