@@ -11,7 +11,7 @@ The checks never read a constant's value, so texts that differ only in the value
 their constants pass or fail alike: an application looking records up sends one text
 per value. Such texts share a ``Shape`` (DuckDB's tokens, each constant's value taken
 out), and an analysis says its shape only when every constant of its text parsed to a
-plain value (a ``CONSTANT`` node at that token, and nothing else there): never where a
+plain value (a ``CONSTANT`` node of that very token, and nothing else there): never where a
 string names a table or file (``FROM 'x.parquet'``), an alias or a key, nor for a
 negative number, a typed literal or a parameter. Parsing and walking a lookup costs
 about 0.7 ms; finding its shape, a tokenisation.
@@ -34,8 +34,9 @@ from flight_server.identifiers import fold
 
 #: A table as ``(catalog, schema, table)``, each part folded as DuckDB compares names.
 TableKey = tuple[str, str, str]
-#: A text as DuckDB tokenises it: every token as written, but each constant as its kind.
-Shape = tuple[str, ...]
+#: A text as DuckDB tokenises it: every token as written (a string), but each constant as
+#: its kind and what follows it (a pair), which no text can spell as a token.
+Shape = tuple[str | tuple[str, str], ...]
 
 
 def table_key(catalog: str, schema: str, table: str) -> TableKey:
@@ -198,8 +199,8 @@ def analyse(
     defaults = (fold(default_catalog or _DEFAULT_CATALOG), fold(default_schema or _DEFAULT_SCHEMA))
     tables = []
     selects = 0
-    constants: set[int] = set()  # where the tree has constants, and other nodes but operators
-    others: set[int] = set()
+    constants: dict[int, int] = {}  # where the tree has constants (and how long they are),
+    others: set[int] = set()  # and other nodes but operators
     for nodes, (node, ctes) in enumerate(_walk(tree), start=1):
         selects += node.get("type") == _QUERY_BLOCK
         if nodes > bounds.max_nodes or selects > bounds.max_selects:
@@ -210,14 +211,22 @@ def analyse(
         if "query_location" in node:
             kind = node.get("class")
             if kind == _CONSTANT:
-                constants.add(node["query_location"])
+                location = node["query_location"]
+                length = node.get("query_location_length")
+                constants[location] = length if constants.get(location, length) == length else -1
             elif kind not in _OPERAND_FIRST:
                 others.add(node["query_location"])
     shaped = _shaped(sql, tokens)
+    if shaped is None:
+        return Analysis(tuple(tables), tree)
+    shape, left_out = shaped
     # The shape holds for other texts only if each constant it leaves out is a plain value:
-    # a constant in the tree, and no table, name or other node but an operator's there.
-    values_only = shaped is not None and shaped[1] <= constants and not shaped[1] & others
-    return Analysis(tuple(tables), tree, shaped[0] if values_only and shaped else None)
+    # a constant of exactly that token in the tree, and no table, name or other node but
+    # an operator's there.
+    values_only = not left_out.keys() & others and all(
+        constants.get(position) == length for position, length in left_out.items()
+    )
+    return Analysis(tuple(tables), tree, shape if values_only else None)
 
 
 def shape_of(sql: str) -> Shape | None:
@@ -232,8 +241,8 @@ def shape_of(sql: str) -> Shape | None:
     return shaped[0] if shaped else None
 
 
-def _shaped(sql: str, tokens: list[tuple[int, Any]]) -> tuple[Shape, set[int]] | None:
-    """``sql``'s shape and the positions of the constants it leaves out.
+def _shaped(sql: str, tokens: list[tuple[int, Any]]) -> tuple[Shape, dict[int, int]] | None:
+    """``sql``'s shape, and the position and length of each constant it leaves out.
 
     Each piece runs from one token to the next, whatever lies between kept as written
     (Python's idea of whitespace is wider than the lexer's); only a constant's own
@@ -241,19 +250,19 @@ def _shaped(sql: str, tokens: list[tuple[int, Any]]) -> tuple[Shape, set[int]] |
     """
     if not sql.isascii():
         return None
-    pieces = []
-    positions = set()
+    pieces: list[str | tuple[str, str]] = []
+    left_out = {}
     ends = [position for position, _kind in tokens[1:]] + [len(sql)]
     for (position, kind), end in zip(tokens, ends, strict=True):
         written = sql[position:end]
         constant = written.rstrip(_SQL_SPACE)
-        piece = _constant_kind(kind, constant)
-        if piece is None:
+        constant_kind = _constant_kind(kind, constant)
+        if constant_kind is None:
             pieces.append(written)
         else:
-            pieces.append(piece + written[len(constant) :])
-            positions.add(position)
-    return tuple(pieces), positions
+            pieces.append((constant_kind, written[len(constant) :]))
+            left_out[position] = len(constant)
+    return tuple(pieces), left_out
 
 
 def _constant_kind(kind: Any, written: str) -> str | None:
@@ -261,11 +270,11 @@ def _constant_kind(kind: Any, written: str) -> str | None:
     token that is not a constant, or one spelled some other way (kept as written)."""
     if kind == duckdb.token_type.numeric_const:
         if _INTEGER.fullmatch(written):
-            return "\0integer"
+            return "integer"
         if _DECIMAL.fullmatch(written):
-            return "\0decimal"
+            return "decimal"
     elif kind == duckdb.token_type.string_const and _QUOTED.fullmatch(written):
-        return "\0string " + written[: written.index("'")].lower()
+        return "string " + written[: written.index("'")].lower()
     return None
 
 

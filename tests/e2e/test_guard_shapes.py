@@ -57,6 +57,9 @@ def test_texts_that_differ_only_in_constant_values_share_a_shape() -> None:
         ("SELECT 1 /* a */", "SELECT 1 /* b */"),
         ("SELECT a FROM t", "SELECT a FROM u"),
         ("SELECT 1 + 2", "SELECT 1 - 2"),
+        # an identifier may start with a NUL and spell anything a shape writes for a value
+        ("SELECT 1", "SELECT \x00integer"),
+        ("SELECT 'a'.upper()", "SELECT \x00string .upper()"),
     ],
 )
 def test_texts_that_may_parse_apart_have_different_shapes(one: str, other: str) -> None:
@@ -140,6 +143,14 @@ def test_a_string_naming_a_table_lends_nothing_to_a_string_naming_a_file(
             with_hidden.engine.plan(sql, alice())
         assert caught.value.kind in (ErrorKind.PERMISSION, ErrorKind.NOT_FOUND)
     assert counts(with_hidden)["shape"] == before["shape"]
+
+
+def test_no_identifier_spells_the_shape_of_a_string_naming_a_file(with_hidden: Runtime) -> None:
+    # The CTE's name is an identifier, so the text reads no table (found by an attack run:
+    # its shape was once spelled like that of a string constant with nothing after it).
+    with_hidden.engine.plan("WITH \x00string AS (SELECT 1) SELECT * FROM \x00string ", alice())
+    error = refused(with_hidden, "WITH \x00string AS (SELECT 1) SELECT * FROM '/etc/passwd'")
+    assert (error.kind, str(error)) == (ErrorKind.PERMISSION, "reading files is not allowed")
 
 
 def test_the_same_shape_with_other_values_returns_its_own_rows(with_hidden: Runtime) -> None:
