@@ -109,10 +109,10 @@ _HINT_CUTOFF = 0.8
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 # Constants whose values a shape leaves out, by their spelling (which the lexer's token
 # kinds follow): integers, decimals, and quoted strings with the prefix of their kind
-# (E'' escapes, B'' bits, X'' hex, U&'' unicode). Any other spelling is kept as written.
+# (E'' escapes, B'' bits, X'' hex). Any other spelling is kept as written.
 _INTEGER = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_QUOTED = re.compile(r"(?:[eEbBxX]|[uU]&)?'.*'", re.DOTALL)
+_QUOTED = re.compile(r"[eEbBxX]?'.*'", re.DOTALL)
 _CONSTANT = "CONSTANT"
 # What DuckDB's lexer skips between tokens (PostgreSQL's ``space``).
 _SQL_SPACE = " \t\n\r\f"
@@ -245,12 +245,12 @@ def _shaped(sql: str, tokens: list[tuple[int, Any]]) -> tuple[Shape, dict[int, i
     """``sql``'s shape, and the position and length of each constant it leaves out.
 
     Each piece runs from one token to the next, whatever lies between kept as written
-    (Python's idea of whitespace is wider than the lexer's); only a constant's own
-    characters are left out.
+    (Python's idea of whitespace is wider than the lexer's), and so does what comes before
+    the first; only a constant's own characters are left out.
     """
-    if not sql.isascii():
+    if not sql.isascii() or not tokens:
         return None
-    pieces: list[str | tuple[str, str]] = []
+    pieces: list[str | tuple[str, str]] = [sql[: tokens[0][0]]]
     left_out = {}
     ends = [position for position, _kind in tokens[1:]] + [len(sql)]
     for (position, kind), end in zip(tokens, ends, strict=True):

@@ -70,6 +70,11 @@ def test_a_text_that_is_not_ascii_has_no_shape() -> None:
     assert shape_of("SELECT 'é'") is None
 
 
+@pytest.mark.parametrize("sql", ["", "   ", "/* nothing */"])
+def test_a_text_of_no_statement_is_refused_as_before(with_hidden: Runtime, sql: str) -> None:
+    assert refused(with_hidden, sql).kind == ErrorKind.INVALID
+
+
 @pytest.fixture(scope="module")
 def parser() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()
