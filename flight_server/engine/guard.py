@@ -118,8 +118,9 @@ _CONSTANT = "CONSTANT"
 _SQL_SPACE = " \t\n\r\f"
 # Expressions that start where their first operand does, so they may share a constant's
 # location: each is chosen by its operator or name, which a shape keeps as written.
-_OPERAND_FIRST = frozenset({"COMPARISON", "CONJUNCTION", "OPERATOR", "BETWEEN", "FUNCTION"})
-_OPERAND_FIRST |= {"CAST", "COLLATE"}
+_OPERAND_FIRST = frozenset(
+    {"COMPARISON", "CONJUNCTION", "OPERATOR", "BETWEEN", "FUNCTION", "CAST", "COLLATE"}
+)
 
 
 @dataclass(frozen=True)
