@@ -19,15 +19,30 @@ class LruCache(Generic[K, V]):
     With ``ttl_seconds`` an entry also expires that long after it was stored (so what it
     caches, such as a permission check, is redone), or with ``renew_on_read`` that long
     after it was last read (so idle entries, such as sessions, are forgotten).
+
+    With ``max_weight``, the entries also weigh at most that much in all, each as
+    ``weight(key, value)``: for values that grow with what they cache (a SQL text's parse
+    tree, a result's columns), so that a count of entries alone does not let a few large
+    ones hold gigabytes. An entry heavier than ``max_weight`` alone is not kept.
     """
 
     def __init__(
-        self, max_entries: int, ttl_seconds: float | None = None, renew_on_read: bool = False
+        self,
+        max_entries: int,
+        ttl_seconds: float | None = None,
+        renew_on_read: bool = False,
+        *,
+        max_weight: int | None = None,
+        weight: Callable[[K, V], int] = lambda _key, _value: 0,
     ) -> None:
         self._max = max_entries
         self._ttl = ttl_seconds
         self._renew = renew_on_read and ttl_seconds is not None
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()  # (deadline, value)
+        self._max_weight = math.inf if max_weight is None else max_weight
+        self._weight = weight
+        self._total = 0
+        # key -> (deadline, value, weight)
+        self._entries: OrderedDict[K, tuple[float, V, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
@@ -35,29 +50,33 @@ class LruCache(Generic[K, V]):
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            deadline, value = entry
+            deadline, value, weight = entry
             if self._ttl is not None:
                 now = time.monotonic()
                 if deadline <= now:
-                    del self._entries[key]
+                    self._drop(key)
                     return None
                 if self._renew:
-                    self._entries[key] = (now + self._ttl, value)
+                    self._entries[key] = (now + self._ttl, value, weight)
             self._entries.move_to_end(key)
             return value
 
     def put(self, key: K, value: V) -> None:
         deadline = math.inf if self._ttl is None else time.monotonic() + self._ttl
+        weight = self._weight(key, value)
         with self._lock:
-            self._entries[key] = (deadline, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            self._drop(key)
+            if weight > self._max_weight:
+                return
+            self._entries[key] = (deadline, value, weight)
+            self._total += weight
+            while len(self._entries) > self._max or self._total > self._max_weight:
+                self._drop(next(iter(self._entries)))
 
     def pop(self, key: K) -> V | None:
         """Forget ``key``; its value if it was held and had not expired."""
         with self._lock:
-            entry = self._entries.pop(key, None)
+            entry = self._drop(key)
         if entry is None or (self._ttl is not None and entry[0] <= time.monotonic()):
             return None
         return entry[1]
@@ -69,3 +88,10 @@ class LruCache(Generic[K, V]):
             value = make()
             self.put(key, value)
         return value
+
+    def _drop(self, key: K) -> tuple[float, V, int] | None:
+        """Remove ``key``'s entry, if any (the lock is held)."""
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._total -= entry[2]
+        return entry

@@ -86,6 +86,14 @@ RESERVED_SCHEMAS = frozenset({"main", "pg_catalog", "information_schema"})
 #: Longer statements are analysed and planned afresh each time, so caches keyed by SQL
 #: text stay small however large the statements callers send.
 MAX_CACHED_SQL = 16_384
+#: Characters of SQL each cache keyed by text or shape holds in all, beside its count of
+#: entries: what is kept grows with the text (a parse tree takes up to about 400 bytes a
+#: character: 60 texts of 16 KiB held 250 MB, and 1,024 would have held 4 GB). Trees are
+#: needed only from a statement's plan to its run, and get the smaller share.
+_CACHED_SQL_CHARACTERS = 1 << 20
+_CACHED_TREE_CHARACTERS = 1 << 17
+#: Columns of the Arrow schemas kept in all (a result of 5,000 columns is one key).
+_CACHED_COLUMNS = 1 << 17
 # How the guard passed a new text (``Engine.analysis_counts``).
 _PARSED = "parsed"
 _BY_SHAPE = "shape"
@@ -211,13 +219,21 @@ class Engine:
         self._schema_cache: dict[str, Plan] = {}
         # Parsing and checking a query's shape, and turning DuckDB types into Arrow, each
         # cost about a millisecond; both depend only on their inputs, so they are reused.
-        self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(1024)
+        self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(
+            1024, max_weight=_CACHED_SQL_CHARACTERS, weight=lambda key, _analysis: len(key[0])
+        )
         # And by shape, for new texts of a known shape (a lookup by another value).
-        self._shapes: LruCache[tuple[Shape, str | None, str | None], Analysis] = LruCache(1024)
+        self._shapes: LruCache[tuple[Shape, str | None, str | None], Analysis] = LruCache(
+            1024, max_weight=_CACHED_SQL_CHARACTERS, weight=lambda key, _analysis: len(key[0])
+        )
         self._counts_lock = threading.Lock()
         self._analysis_counts = {_PARSED: 0, _BY_SHAPE: 0}
-        self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(1024)
-        self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(1024)
+        self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(
+            1024, max_weight=_CACHED_COLUMNS, weight=lambda signature, _schema: len(signature)
+        )
+        self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(
+            1024, max_weight=_CACHED_TREE_CHARACTERS, weight=lambda sql, _tree: len(sql)
+        )
         self._rewrites: LruCache[tuple[str, int], tuple[ServedTable, str]] = LruCache(1024)
         self._paddings: LruCache[tuple[int, tuple[str, ...]], tuple[Table, str]] = LruCache(256)
         self._not_row_wise = partitioning.row_wise_functions_excluded(self._db)
@@ -986,9 +1002,10 @@ class Engine:
         analysis = analyse(cursor, sql, *defaults, self._bounds)
         self._count_analysis(_PARSED)
         self._part_trees.put(sql, analysis.tree)
+        kept = analysis.without_tree()
         if analysis.shape is not None:
-            self._shapes.put((analysis.shape, *defaults), analysis.of_shape())
-        return analysis
+            self._shapes.put((analysis.shape, *defaults), kept)
+        return kept
 
     def _count_analysis(self, how: str) -> None:
         with self._counts_lock:

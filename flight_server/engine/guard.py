@@ -165,7 +165,7 @@ class Analysis:
     tables: tuple[TableReference, ...]
     #: The statement's parse tree the checks walked, for readers of the same text that
     #: need one (the part analysis, the results cache): parsing costs more than checking.
-    #: Only read, never changed. None in an analysis found by its shape (``of_shape``).
+    #: Only read, never changed. None in an analysis kept for later (``without_tree``).
     tree: dict[str, Any] | None = field(compare=False, repr=False)
     #: The shape of every text this analysis holds for; None if it holds for its own only.
     shape: Shape | None = None
@@ -175,10 +175,9 @@ class Analysis:
         """Whether DuckDB must bind it with the call's default catalog and schema set."""
         return any(table.relative for table in self.tables)
 
-    def of_shape(self) -> Analysis:
-        """This analysis as it holds for any text of its shape: without its text's tree,
-        whose constants are this text's own."""
-        assert self.shape is not None, "only an analysis with a shape holds for other texts"
+    def without_tree(self) -> Analysis:
+        """This analysis to keep: without the tree, which takes far more memory than the
+        rest, and whose constants are its own text's, not those of others of its shape."""
         return Analysis(self.tables, None, self.shape)
 
 

@@ -39,6 +39,9 @@ from flight_server.engine.guard import Shape, TableKey
 from flight_server.identifiers import fold
 from flight_server.lru import LruCache
 
+#: Characters of SQL (or tokens of shapes) the cacheability decisions are kept for in all:
+#: a key of 16 KiB is held as such, 1,024 of them at most.
+_DECIDED_CHARACTERS = 1 << 20
 # SQL's value functions, written without parentheses and parsed as column names, that read
 # the clock (DuckDB binds them to ``get_current_timestamp`` and the like).
 _CLOCK_VALUE_FUNCTIONS = frozenset(
@@ -177,7 +180,9 @@ class ResultCache:
         self._volatile = volatile
         # Whether a SQL text may be cached at all, by text or shape (parsing it costs a
         # bind's worth).
-        self._cacheable: LruCache[str | Shape, bool] = LruCache(1024)
+        self._cacheable: LruCache[str | Shape, bool] = LruCache(
+            1024, max_weight=_DECIDED_CHARACTERS, weight=lambda key, _stable: len(key)
+        )
         self._lock = threading.Lock()
         # Results with their expiry, by last use; and expiries in storing order, which is
         # expiry order (a key stored again has a newer record; the older one is skipped).

@@ -10,7 +10,9 @@ every text of a corpus whose analysis says a shape, texts of that shape with oth
 
 from __future__ import annotations
 
+import gc
 import re
+import tracemalloc
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
@@ -186,6 +188,27 @@ def test_lookups_by_value_through_adbc_are_counted_by_how_the_guard_passed_them(
     assert found == [{label} for label in labels[:3]]
     assert metrics['fw_flight_sql_guard_analyses_total{how="parsed"}'] == 2
     assert metrics['fw_flight_sql_guard_analyses_total{how="shape"}'] == 2
+
+
+def test_many_large_texts_of_different_shapes_hold_bounded_memory(with_hidden: Runtime) -> None:
+    # Each parses to a tree of 5,300 constants (about 4 MB), and its shape is kept too:
+    # kept by text for 1,024 texts, 20 of them held 84 MB before the caches were weighed
+    # by their texts' length (now about 40 MB, and 68 MB for 60 of them).
+    texts = [
+        f"SELECT 1 AS c{i} FROM sessions WHERE 1 IN ({', '.join(['1'] * 5300)})" for i in range(20)
+    ]
+    assert all(len(text) < 16_384 for text in texts)  # short enough to be cached at all
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for text in texts:
+            with_hidden.engine.plan(text, alice())
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 60 * 2**20
 
 
 def _rows(runtime: Runtime, sql: str) -> list[tuple]:

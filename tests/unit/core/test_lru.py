@@ -86,3 +86,37 @@ def test_get_or_make_makes_once_until_expiry(clock: Clock) -> None:
     clock.advance(5)
     assert cache.get_or_make("k", make) == 2
     assert made == ["x", "x"]
+
+
+def by_length(key: str, _value: int) -> int:
+    return len(key)
+
+
+def test_with_a_weight_the_least_recently_used_go_until_the_rest_fit() -> None:
+    cache: LruCache[str, int] = LruCache(10, max_weight=10, weight=by_length)
+    cache.put("aaaa", 1)
+    cache.put("bbbb", 2)
+    assert cache.get("aaaa") == 1  # now bbbb is the least recently used
+    cache.put("cccc", 3)  # 12 > 10: bbbb goes
+    assert (cache.get("aaaa"), cache.get("bbbb"), cache.get("cccc")) == (1, None, 3)
+    cache.put("aaaa", 10)  # putting again weighs the key once
+    cache.put("dd", 4)
+    assert (cache.get("aaaa"), cache.get("cccc"), cache.get("dd")) == (10, 3, 4)
+
+
+def test_a_key_heavier_than_the_whole_weight_is_not_kept() -> None:
+    cache: LruCache[str, int] = LruCache(10, max_weight=3, weight=by_length)
+    cache.put("ab", 1)
+    cache.put("abcd", 2)
+    assert (cache.get("ab"), cache.get("abcd")) == (1, None)
+
+
+def test_popped_and_expired_entries_weigh_nothing(clock: Clock) -> None:
+    cache: LruCache[str, int] = LruCache(10, ttl_seconds=5, max_weight=4, weight=by_length)
+    cache.put("ab", 1)
+    assert cache.pop("ab") == 1
+    cache.put("cd", 2)
+    clock.advance(6)
+    assert cache.get("cd") is None
+    cache.put("wxyz", 3)  # fits only if neither of the others still counts
+    assert cache.get("wxyz") == 3
