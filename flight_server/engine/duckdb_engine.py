@@ -92,8 +92,10 @@ MAX_CACHED_SQL = 16_384
 #: needed only from a statement's plan to its run, and get the smaller share.
 _CACHED_SQL_CHARACTERS = 1 << 20
 _CACHED_TREE_CHARACTERS = 1 << 17
-#: Columns of the Arrow schemas kept in all (a result of 5,000 columns is one key).
-_CACHED_COLUMNS = 1 << 17
+#: Columns of result schemas each cache of them keeps in all, beside its count of entries
+#: (a statement of 5,000 columns is one entry): the engine's Arrow schemas, the server's
+#: plans and described schemas.
+MAX_CACHED_COLUMNS = 1 << 17
 # How the guard passed a new text (``Engine.analysis_counts``).
 _PARSED = "parsed"
 _BY_SHAPE = "shape"
@@ -220,16 +222,16 @@ class Engine:
         # Parsing and checking a query's shape, and turning DuckDB types into Arrow, each
         # cost about a millisecond; both depend only on their inputs, so they are reused.
         self._analyses: LruCache[tuple[str, str | None, str | None], Analysis] = LruCache(
-            1024, max_weight=_CACHED_SQL_CHARACTERS, weight=lambda key, _analysis: len(key[0])
+            1024, max_weight=_CACHED_SQL_CHARACTERS, weight=_text_length
         )
         # And by shape, for new texts of a known shape (a lookup by another value).
         self._shapes: LruCache[tuple[Shape, str | None, str | None], Analysis] = LruCache(
-            1024, max_weight=_CACHED_SQL_CHARACTERS, weight=lambda key, _analysis: len(key[0])
+            1024, max_weight=_CACHED_SQL_CHARACTERS, weight=_text_length
         )
         self._counts_lock = threading.Lock()
         self._analysis_counts = {_PARSED: 0, _BY_SHAPE: 0}
         self._arrow_schemas: LruCache[tuple[tuple[str, str], ...], pa.Schema] = LruCache(
-            1024, max_weight=_CACHED_COLUMNS, weight=lambda signature, _schema: len(signature)
+            1024, max_weight=MAX_CACHED_COLUMNS, weight=lambda signature, _schema: len(signature)
         )
         self._part_trees: LruCache[str, partitioning.Tree | None] = LruCache(
             1024, max_weight=_CACHED_TREE_CHARACTERS, weight=lambda sql, _tree: len(sql)
@@ -1048,6 +1050,11 @@ class Engine:
         """A connection of its own for one request."""
         with self._lock:
             return self._db.cursor()
+
+
+def _text_length(key: tuple[str | Shape, str | None, str | None], _analysis: Analysis) -> int:
+    """What an analysis kept under its text or shape (and the call's defaults) weighs."""
+    return len(key[0])
 
 
 def _stats_of(store: ResultCache | None) -> ResultCacheStats:

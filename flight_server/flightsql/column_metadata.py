@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 
+from flight_server.engine.duckdb_engine import MAX_CACHED_COLUMNS
 from flight_server.flightsql.schemas import ColumnMetadataKey as Key
 from flight_server.lru import LruCache
 
 #: Result schemas already described: a statement is described at CreatePreparedStatement
-#: and again at GetFlightInfo, and describing 200 columns costs about 3 ms. At most 2^17
-#: columns in all, however wide the schemas.
+#: and again at GetFlightInfo, and describing 200 columns costs about 3 ms.
 _DESCRIBED: LruCache[tuple[pa.Schema, tuple[str, ...]], pa.Schema] = LruCache(
-    256, max_weight=1 << 17, weight=lambda key, _described: len(key[1])
+    256, max_weight=MAX_CACHED_COLUMNS, weight=lambda key, _described: len(key[1])
 )
 
 

@@ -17,14 +17,11 @@ from collections.abc import Callable, Sequence
 import duckdb
 
 from flight_server.engine import Plan, QueryContext
-from flight_server.engine.duckdb_engine import MAX_CACHED_SQL
+from flight_server.engine.duckdb_engine import MAX_CACHED_COLUMNS, MAX_CACHED_SQL
 from flight_server.flightsql.backend import QueryEngine
 from flight_server.lru import LruCache
 
 _Key = tuple[str, str | None, str | None, str, str]
-#: Columns of the plans kept in all, beside their count: a plan holds its result's schema,
-#: and a statement of thousands of columns is one entry.
-_MAX_COLUMNS = 1 << 17
 #: Hands the cursor a plan is made on to whoever may need to interrupt it.
 CursorWatch = Callable[[duckdb.DuckDBPyConnection], None]
 #: Runs a planning step the way the server runs a query's steps, giving it a cursor watch.
@@ -48,7 +45,7 @@ class PlanCache:
         self._plans: LruCache[_Key, tuple[object, Plan]] = LruCache(
             max_plans,
             ttl_seconds,
-            max_weight=_MAX_COLUMNS,
+            max_weight=MAX_CACHED_COLUMNS,
             weight=lambda _key, entry: len(entry[1].type_names),
         )
 
