@@ -139,6 +139,10 @@ class Plan:
     #: The published tables it reads, so a server can tell it may not run in parts
     #: without analysing it again.
     tables: tuple[TableKey, ...] = ()
+    #: The shape of every text this plan holds for, against the same views, defaults and
+    #: grants: the guard's, when its constants only choose rows and none is a parameter.
+    #: None if it holds for its own text only.
+    shape: Shape | None = None
 
 
 #: Tables of fewer files are always read whole: pruning them would save little, and the
@@ -543,7 +547,7 @@ class Engine:
         caller can interrupt a bind that runs too long (parsing and binding huge statements
         take seconds).
         """
-        cursor, reads, _analysis = self._checked_cursor(sql, context, on_cursor)
+        cursor, reads, analysis = self._checked_cursor(sql, context, on_cursor)
         try:
             # Without a "?" or "$" anywhere there can be no placeholder: skip the probe.
             count = _parameter_count(cursor, sql) if ("?" in sql or "$" in sql) else 0
@@ -556,7 +560,9 @@ class Engine:
             schema = self._arrow_schemas.get_or_make(
                 signature, lambda: _arrow_schema(cursor, signature, run, values)
             )
-            return Plan(schema, type_names, count, tuple(dict.fromkeys(reads)))
+            by_shape = analysis.columns_follow_shape and not count and parameters is None
+            shape = analysis.shape if by_shape else None
+            return Plan(schema, type_names, count, tuple(dict.fromkeys(reads)), shape)
         except duckdb.Error as exc:
             raise classify(exc, _names(reads)) from None
 

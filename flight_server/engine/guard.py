@@ -14,7 +14,9 @@ out), and an analysis says its shape only when every constant of its text parsed
 plain value (a ``CONSTANT`` node of that very token, and nothing else there): never where a
 string names a table or file (``FROM 'x.parquet'``), an alias or a key, nor for a
 negative number, a typed literal or a parameter. Parsing and walking a lookup costs
-about 0.7 ms; finding its shape, a tokenisation.
+about 0.7 ms; finding its shape, a tokenisation. Where every such constant is in a WHERE
+clause, it only chooses rows, so the texts of the shape also share their result's columns
+and types (``Analysis.columns_follow_shape``), and the server plans only one of them.
 """
 
 from __future__ import annotations
@@ -121,6 +123,10 @@ _SQL_SPACE = " \t\n\r\f"
 _OPERAND_FIRST = frozenset(
     {"COMPARISON", "CONJUNCTION", "OPERATOR", "BETWEEN", "FUNCTION", "CAST", "COLLATE"}
 )
+# A SELECT block's row filter, and the reference whose columns may come from values (PIVOT,
+# UNPIVOT): what decides whether a shape also fixes the result's columns.
+_WHERE = "where_clause"
+_PIVOT = "PIVOT"
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,9 @@ class Analysis:
     tree: dict[str, Any] | None = field(compare=False, repr=False)
     #: The shape of every text this analysis holds for; None if it holds for its own only.
     shape: Shape | None = None
+    #: Whether the texts of its shape also share their result's columns and types: each
+    #: constant the shape leaves out only chooses rows (``_chooses_rows_only``).
+    columns_follow_shape: bool = False
 
     @property
     def needs_defaults(self) -> bool:
@@ -178,7 +187,7 @@ class Analysis:
     def without_tree(self) -> Analysis:
         """This analysis to keep: without the tree, which takes far more memory than the
         rest, and whose constants are its own text's, not those of others of its shape."""
-        return Analysis(self.tables, None, self.shape)
+        return Analysis(self.tables, None, self.shape, self.columns_follow_shape)
 
 
 def analyse(
@@ -226,7 +235,31 @@ def analyse(
     values_only = not left_out.keys() & others and all(
         constants.get(position) == length for position, length in left_out.items()
     )
-    return Analysis(tuple(tables), tree, shape if values_only else None)
+    if not values_only:
+        return Analysis(tuple(tables), tree)
+    return Analysis(tuple(tables), tree, shape, _chooses_rows_only(tree, left_out.keys()))
+
+
+def _chooses_rows_only(tree: dict[str, Any], left_out: Iterable[int]) -> bool:
+    """Whether each constant at ``left_out`` is only in WHERE clauses, where it decides
+    which rows pass and never a column or its type, and nothing binds by the data (a PIVOT
+    makes columns of values). Iterative, like ``_walk``; one pass over the tree."""
+    filtering: set[int] = set()
+    elsewhere: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(tree, False)]
+    while stack:
+        value, in_where = stack.pop()
+        if isinstance(value, list):
+            stack.extend((item, in_where) for item in value)
+            continue
+        if not isinstance(value, dict):
+            continue
+        if value.get("type") == _PIVOT:
+            return False
+        if value.get("class") == _CONSTANT:
+            (filtering if in_where else elsewhere).add(value.get("query_location"))
+        stack.extend((child, in_where or key == _WHERE) for key, child in value.items())
+    return all(position in filtering and position not in elsewhere for position in left_out)
 
 
 def shape_of(sql: str) -> Shape | None:

@@ -33,7 +33,7 @@ from flight_server.storage import Location, open_location
 from tests.centres import SESSIONS, rows, write_centre
 from tests.servers.flywheel_api import FlywheelAPI
 from tests.servers.s3 import S3Server
-from tests.service_support import running_service
+from tests.service_support import running_service, scrape
 from tests.support import duckdb_reference
 
 NOT_FOUND = adbc_driver_manager.AdbcStatusCode.NOT_FOUND
@@ -96,6 +96,36 @@ def test_a_repeated_query_is_replayed_with_the_same_types_and_order(tmp_path: Pa
         assert hits(engine) == 3
         assert failure(service.uri, "SELECT count(*) FROM local.proj1.sessions")
         shutil.move(tmp_path / "moved", dataset.root)
+
+
+def test_a_replay_of_many_batches_keeps_them_in_order_and_is_counted_as_sent(
+    tmp_path: Path,
+) -> None:
+    """A replay streams its held batches as the first run did: every batch, in order, and the
+    rows count as streamed and the query as ok, as for a query that ran."""
+    dataset = write_dataset(str(tmp_path / "proj1"), subjects=2, versions=1)
+    sql = "SELECT range AS n, 'row ' || range AS s FROM range(60000) ORDER BY n DESC"
+    with running_service(settings(dataset.root, batch_rows=1024)) as service:
+        assert service.ops is not None
+
+        def batches() -> list[pa.RecordBatch]:
+            with flight_sql.connect(service.uri) as conn, conn.cursor() as cur:
+                cur.execute(sql)
+                return list(cur.fetch_record_batch())
+
+        cold = batches()
+        before = scrape(service.ops.port)
+        warm = batches()
+        after = scrape(service.ops.port)
+        assert hits(service.runtime.engine) == 1
+        assert len(cold) > 32
+        assert [batch.num_rows for batch in warm] == [batch.num_rows for batch in cold]
+        assert pa.Table.from_batches(warm).equals(pa.Table.from_batches(cold))
+        assert pa.Table.from_batches(warm)["n"].to_pylist() == list(range(59999, -1, -1))
+        streamed = "fw_flight_sql_rows_streamed_total"
+        assert after[streamed] - before[streamed] == 60000
+        ok = 'fw_flight_sql_queries_total{status="ok"}'
+        assert after[ok] - before[ok] == 1
 
 
 def test_parameters_are_part_of_the_key(service: Service) -> None:
