@@ -3,9 +3,12 @@
 memory with a fixed few-row table and no SQL at all.
 
 Its latency and CPU per query are the floor of any server built on pyarrow.flight on this
-machine; with in-process DuckDB's time for the query added, the floor of ours.
+machine; with in-process DuckDB's time for the query added, the floor of ours. With
+``--middleware`` it also reads each call's ``authorization`` header in a server middleware,
+as any server must that knows its callers (pyarrow hands a handler no headers): the floor
+of a server with authentication.
 
-python -m benchmarks.bareflightsql PORT
+python -m benchmarks.bareflightsql PORT [--middleware]
 """
 
 from __future__ import annotations
@@ -61,8 +64,20 @@ class FixedAnswerServer(flight.FlightServerBase):
         return []  # answers the readiness probe
 
 
+class _Caller(flight.ServerMiddleware):
+    def __init__(self, authorization: list[str]) -> None:
+        self.authorization = authorization
+
+
+class _ReadsAuthorization(flight.ServerMiddlewareFactory):
+    def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> _Caller:
+        return _Caller(headers.get("authorization", []))
+
+
 def main() -> None:
-    FixedAnswerServer(f"grpc://127.0.0.1:{sys.argv[1]}").serve()
+    port, *options = sys.argv[1:]
+    middleware = {"caller": _ReadsAuthorization()} if "--middleware" in options else None
+    FixedAnswerServer(f"grpc://127.0.0.1:{port}", middleware=middleware).serve()
 
 
 if __name__ == "__main__":

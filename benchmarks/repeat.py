@@ -10,7 +10,9 @@ Taking turns, each run is a new statement to ADBC (four RPCs: CreatePreparedStat
 GetFlightInfo, DoGet, ClosePreparedStatement), as a dashboard's refresh of several queries
 is. The bare Python Flight SQL server (``bareflightsql``) answers the same four RPCs from
 memory in the same turns: the least any pyarrow.flight server's repeat can take here, so
-``first / bare`` is the most a repeat could gain.
+``first / bare`` is the most a repeat could gain; and so does the bare server reading each
+call's authorization header in a middleware, as any server that knows its callers must:
+``first / bare with middleware`` is the most an authenticating server's repeat could gain.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ def run(subjects: int, repeat: int) -> Section:
         services.bare_flight_sql() as bare_server,
         flight_sql.connect(bare_server.uri, autocommit=True) as bare_conn,
         bare_conn.cursor() as bare,
+        services.bare_flight_sql(middleware=True) as checking_server,
+        flight_sql.connect(checking_server.uri, autocommit=True) as checking_conn,
+        checking_conn.cursor() as checking,
     ):
         for label, sql in queries.items():
             # A replayed SELECT 1 is the least any repeat of ours can take; the bare server's
@@ -70,15 +75,20 @@ def run(subjects: int, repeat: int) -> Section:
                 "floor": _adbc(cur, "SELECT 1"),
             }
             # A new text every time, as ours get in turns: ADBC prepares each anew.
-            turns = {**runs, "bare": _first(bare, sql, numbers)}
+            turns = {
+                **runs,
+                "bare": _first(bare, sql, numbers),
+                "bare with middleware": _first(checking, sql, numbers),
+            }
             best, _ = interleaved_best(turns, max(repeat, MIN_ROUNDS))
             cpu = {name: _server_cpu_ms(server.pid, one) for name, one in runs.items()}
-            section.figures[f"{label}: first / repeat / replayed SELECT 1 / bare ms"] = " / ".join(
-                f"{best[name] * 1e3:.2f}" for name in (*runs, "bare")
-            )
-            section.figures[f"{label}: first / bare server's round trip"] = round(
-                best["first"] / best["bare"], 2
-            )
+            section.figures[
+                f"{label}: first / repeat / replayed SELECT 1 / bare / bare with middleware ms"
+            ] = " / ".join(f"{best[name] * 1e3:.2f}" for name in turns)
+            for floor in ("bare", "bare with middleware"):
+                section.figures[f"{label}: first / {floor} server's round trip"] = round(
+                    best["first"] / best[floor], 2
+                )
             section.figures[f"{label}: server CPU ms per query, first / repeat / SELECT 1"] = (
                 " / ".join(f"{cpu[name]:.2f}" for name in runs)
             )

@@ -131,10 +131,12 @@ def raw_flight(files: list[str], batch_rows: int) -> Iterator[str]:
 
 
 @contextmanager
-def bare_flight_sql() -> Iterator[Peer]:
-    """A Python Flight SQL server answering every statement from memory (no SQL)."""
+def bare_flight_sql(middleware: bool = False) -> Iterator[Peer]:
+    """A Python Flight SQL server answering every statement from memory (no SQL); with
+    ``middleware``, reading each call's authorization header as an authenticating one must."""
     port = free_port()
     command = [sys.executable, "-m", "benchmarks.bareflightsql", str(port)]
+    command += ["--middleware"] if middleware else []
     with flight_process(command, port) as (uri, process):
         yield Peer(uri, process.pid)
 

@@ -14,8 +14,9 @@ out), and an analysis says its shape only when every constant of its text parsed
 plain value (a ``CONSTANT`` node of that very token, and nothing else there): never where a
 string names a table or file (``FROM 'x.parquet'``), an alias or a key, nor for a
 negative number, a typed literal or a parameter. Parsing and walking a lookup costs
-about 0.7 ms; finding its shape, a tokenisation. Where every such constant is in a WHERE
-clause, it only chooses rows, so the texts of the shape also share their result's columns
+about 0.7 ms; finding its shape, a tokenisation. Where every such constant is in the WHERE
+clause of a query block (not of a subquery inside an expression, whose text may name a
+column), it only chooses rows, so the texts of the shape also share their result's columns
 and types (``Analysis.columns_follow_shape``), and the server plans only one of them.
 """
 
@@ -123,9 +124,11 @@ _SQL_SPACE = " \t\n\r\f"
 _OPERAND_FIRST = frozenset(
     {"COMPARISON", "CONJUNCTION", "OPERATOR", "BETWEEN", "FUNCTION", "CAST", "COLLATE"}
 )
-# A SELECT block's row filter, and the reference whose columns may come from values (PIVOT,
-# UNPIVOT): what decides whether a shape also fixes the result's columns.
+# A SELECT block's row filter, the key only expression nodes have, and the reference whose
+# columns may come from values (PIVOT, UNPIVOT): what decides whether a shape also fixes the
+# result's columns.
 _WHERE = "where_clause"
+_EXPRESSION = "class"
 _PIVOT = "PIVOT"
 
 
@@ -241,24 +244,36 @@ def analyse(
 
 
 def _chooses_rows_only(tree: dict[str, Any], left_out: Iterable[int]) -> bool:
-    """Whether each constant at ``left_out`` is only in WHERE clauses, where it decides
-    which rows pass and never a column or its type, and nothing binds by the data (a PIVOT
-    makes columns of values). Iterative, like ``_walk``; one pass over the tree."""
+    """Whether each constant at ``left_out`` only decides which rows pass: it is in the
+    WHERE clause of a query block reached through the statement's structure (its blocks, set
+    operations, CTEs and FROM subqueries), never through an expression, and no other node
+    there is a constant; and nothing binds by the data (a PIVOT makes columns of values).
+
+    An expression's text names its column when it has no alias, subqueries and their WHERE
+    clauses included (``SELECT EXISTS(... WHERE visit = 1)``), and such a name may become a
+    struct field's or decide a ``UNION BY NAME``: found by an attack run. So a WHERE inside
+    any expression counts only where that expression is itself in such a WHERE clause.
+    Iterative, like ``_walk``; one pass over the tree.
+    """
     filtering: set[int] = set()
     elsewhere: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(tree, False)]
+    # (node, inside a structural WHERE clause, inside an expression)
+    stack: list[tuple[Any, bool, bool]] = [(tree, False, False)]
     while stack:
-        value, in_where = stack.pop()
+        value, in_filter, in_expression = stack.pop()
         if isinstance(value, list):
-            stack.extend((item, in_where) for item in value)
+            stack.extend((item, in_filter, in_expression) for item in value)
             continue
         if not isinstance(value, dict):
             continue
         if value.get("type") == _PIVOT:
             return False
-        if value.get("class") == _CONSTANT:
-            (filtering if in_where else elsewhere).add(value.get("query_location"))
-        stack.extend((child, in_where or key == _WHERE) for key, child in value.items())
+        in_expression = in_expression or _EXPRESSION in value
+        if value.get(_EXPRESSION) == _CONSTANT:
+            (filtering if in_filter else elsewhere).add(value.get("query_location"))
+        for key, child in value.items():
+            filters = in_filter or (key == _WHERE and not in_expression)
+            stack.append((child, filters, in_expression))
     return all(position in filtering and position not in elsewhere for position in left_out)
 
 

@@ -3,7 +3,8 @@
 An ADBC or JDBC client runs a new statement as CreatePreparedStatement, GetFlightInfo
 and DoGet, and reruns a statement as GetFlightInfo and DoGet; each plan binds the query
 in DuckDB (several milliseconds), which dominated small-query latency. Plans are kept
-per caller and catalog snapshot, briefly: DoGet still checks access when it runs.
+per caller (its name and its grant: two identities of one name may see different
+datasets) and catalog snapshot, briefly: DoGet still checks access when it runs.
 
 An application looking records up sends a new text per value; where the values only
 choose rows (constants in WHERE clauses, ``Analysis.columns_follow_shape``), every such text
@@ -21,14 +22,15 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 
+from flight_server.auth import Caller
 from flight_server.engine import Plan, QueryContext
 from flight_server.engine.duckdb_engine import MAX_CACHED_COLUMNS, MAX_CACHED_SQL
 from flight_server.engine.guard import Shape, shape_of
 from flight_server.flightsql.backend import QueryEngine
 from flight_server.lru import LruCache
 
-_Key = tuple[str, str | None, str | None, str, str]
-_ShapeKey = tuple[Shape, str | None, str | None, str]
+_Key = tuple[str, str | None, str | None, Caller, str]
+_ShapeKey = tuple[Shape, str | None, str | None, Caller]
 #: Hands the cursor a plan is made on to whoever may need to interrupt it.
 CursorWatch = Callable[[duckdb.DuckDBPyConnection], None]
 #: Runs a planning step the way the server runs a query's steps, giving it a cursor watch.
@@ -36,7 +38,7 @@ Runner = Callable[[Callable[[CursorWatch], Plan]], Plan]
 
 
 class PlanCache:
-    """``Engine.plan`` behind a bounded, expiring cache keyed by statement and caller
+    """``Engine.plan`` behind a bounded, expiring cache keyed by statement, caller and grant
     (sized by ``limits.plan_cache_entries`` and ``plan_cache_seconds``)."""
 
     def __init__(
@@ -62,7 +64,7 @@ class PlanCache:
         sql: str,
         context: QueryContext,
         parameters: Sequence[object] | None,
-        caller: str,
+        caller: Caller,
         run: Runner,
     ) -> Plan:
         """The plan of ``sql`` for ``caller``, made by ``run`` unless cached while the

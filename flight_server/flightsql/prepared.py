@@ -14,6 +14,7 @@ from dataclasses import replace
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from flight_server.auth import Caller
 from flight_server.engine import QueryContext
 from flight_server.flightsql import column_metadata, parameters
 from flight_server.flightsql import flight_sql_pb2 as pb
@@ -29,14 +30,14 @@ class PreparedStatements:
         self._signer = signer
 
     def create(
-        self, query: str, context: QueryContext, caller: str | None, run: Runner
+        self, query: str, context: QueryContext, caller: Caller, run: Runner
     ) -> pb.ActionCreatePreparedStatementResult:
         """Plan ``query`` (through ``run``); its handle, result schema and parameter schema."""
-        plan = self._plans.plan(query, context, None, caller or "", run)
+        plan = self._plans.plan(query, context, None, caller, run)
         handle = PreparedHandle(Statement.planned(query, context), plan.parameter_count)
         schema = column_metadata.for_result(plan.schema, plan.type_names)
         result = pb.ActionCreatePreparedStatementResult(
-            prepared_statement_handle=self._signer.encode(handle, caller),
+            prepared_statement_handle=self._signer.encode(handle, caller.user),
             dataset_schema=schema.serialize().to_pybytes(),
         )
         if plan.parameter_count:

@@ -329,7 +329,7 @@ class FlightSqlServer(flight.FlightServerBase):
             query,
             statement.context(caller.may_see),
             rows[0] if rows else None,
-            caller.user,
+            caller,
             self._streams.planner(call, caller.user),
         )
         schema = column_metadata.for_result(plan.schema, plan.type_names)
@@ -405,12 +405,12 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> list[bytes]:
         request = commands.decode(pb.ActionCreatePreparedStatementRequest, body)
         limits.check_size("the SQL text", len(request.query.encode()), self._limits.max_sql_bytes)
-        caller = self._caller(context).user
+        caller = self._caller(context)
         result = self._prepared.create(
             request.query,
             self._query_context(context),
             caller,
-            self._streams.planner(context, caller),
+            self._streams.planner(context, caller.user),
         )
         return [commands.pack(result)]
 
