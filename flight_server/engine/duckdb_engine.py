@@ -152,6 +152,14 @@ _MIN_FILES_TO_PRUNE = 16
 #: literals or bounds the column's type (or Python) cannot hold, a table changed meanwhile.
 _UNDECIDED = (duckdb.Error, QueryError, ArithmeticError, ValueError, pa.ArrowException)
 _PROBE = "PREPARE fw_parameter_probe AS "
+_SELECT_PREFIX = "SELECT "
+
+
+def _without_select(rendered: str) -> str:
+    """An item's name from DuckDB's rendering of ``SELECT <item>``."""
+    if not rendered.startswith(_SELECT_PREFIX):
+        raise ValueError(f"unexpected rendering of a select-list item: {rendered[:80]!r}")
+    return rendered[len(_SELECT_PREFIX) :]
 
 
 def _without_probe(message: str) -> str:
@@ -863,8 +871,21 @@ class Engine:
         self, cursor: duckdb.DuckDBPyConnection, tree: partitioning.Tree, scan: str
     ) -> str:
         """The query of ``tree`` with its one table replaced by ``scan``: bound to the
-        placeholder table, written back by DuckDB, and the placeholder replaced by it."""
+        placeholder table, written back by DuckDB, and the placeholder replaced by it.
+
+        Items named by their text get their names as aliases first: DuckDB's rendering of
+        an item is its name as written, but does not always parse back to it."""
         try:
+            unnamed = partitioning.named_by_text(tree)
+            if unnamed:
+                rendered = cursor.execute(
+                    "SELECT list_transform(?::VARCHAR[], lambda item: json_deserialize_sql(item))",
+                    [[partitioning.item_alone(tree, index) for index in unnamed]],
+                ).fetchall()[0][0]
+                names = {
+                    i: _without_select(text) for i, text in zip(unnamed, rendered, strict=True)
+                }
+                tree = partitioning.with_aliases(tree, names)
             rows = cursor.execute(
                 "SELECT json_deserialize_sql(?)",
                 [partitioning.bound_to_part(tree, self._placeholder_tree)],

@@ -27,6 +27,11 @@ Tree = dict[str, Any]
 
 # Expression classes that read other rows than their own.
 _WHOLE_QUERY_CLASSES = frozenset({"WINDOW", "SUBQUERY"})
+# Select-list items named otherwise than by their text: a column, and stars and COLUMNS().
+_COLUMN = "COLUMN_REF"
+_STAR = "STAR"
+# The FROM of a SELECT without one.
+_NO_TABLE = {"type": "EMPTY", "alias": "", "sample": None}
 
 
 _INTEGER_KINDS = frozenset(
@@ -187,6 +192,50 @@ def bound_to_part(statement: Tree, part: Tree) -> str:
     }
     rewritten = {**statement, "node": {**node, "from_table": subquery}}
     return json.dumps({"error": False, "statements": [rewritten]})
+
+
+def named_by_text(statement: Tree) -> list[int]:
+    """Where the select list has items DuckDB names by their text: no alias, not a column
+    (named by itself), and no star or ``COLUMNS`` anywhere in them (they expand into columns
+    named by the columns they stand for, which one alias would rename alike).
+
+    A rewritten query is DuckDB's rendering of the tree, which names such an item by the
+    rendering, and that is not always the text as written (``n::"INT"`` is named
+    ``CAST(n AS INT)``, its rendering parses back as ``CAST(n AS INTEGER)``): found by an
+    attack run, when a part or a pruned plan named a column otherwise than the query."""
+    items = statement["node"].get("select_list") or []
+    return [
+        index
+        for index, item in enumerate(items)
+        if not item.get("alias")
+        and item.get("class") != _COLUMN
+        and not any(value.get("class") == _STAR for value in _objects(item))
+    ]
+
+
+def item_alone(statement: Tree, index: int) -> str:
+    """The JSON of ``SELECT <item>`` for one select-list item: what DuckDB renders as the
+    item's name (``SELECT `` and the item's text)."""
+    node = statement["node"]
+    alone = {
+        **node,
+        "select_list": [node["select_list"][index]],
+        "from_table": _NO_TABLE,
+        "where_clause": None,
+        "modifiers": [],
+    }
+    return json.dumps({"error": False, "statements": [{**statement, "node": alone}]})
+
+
+def with_aliases(statement: Tree, names: Mapping[int, str]) -> Tree:
+    """``statement`` with the select-list items at ``names``' indexes aliased to them (only
+    the path to them is copied: ``statement`` may be a cached parse)."""
+    node = statement["node"]
+    items = [
+        {**item, "alias": names[index]} if index in names else item
+        for index, item in enumerate(node.get("select_list") or [])
+    ]
+    return {**statement, "node": {**node, "select_list": items}}
 
 
 def spliced(sql: str, placeholder: str, scan: str) -> str:

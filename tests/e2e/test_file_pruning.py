@@ -261,3 +261,36 @@ def _run(runtime: Runtime, sql: str) -> pa.Table:
         return pa.Table.from_batches(batches, schema)
     finally:
         execution.close()
+
+
+#: Columns DuckDB names by their text as written, which its rendering of the query (what a
+#: pruned or split query runs) does not always give back: ``n::"INT"`` is named
+#: ``CAST(n AS INT)``, its rendering parses back as ``CAST(n AS INTEGER)`` (an attack run).
+NAMED_BY_TEXT = [
+    f'SELECT n::"INT", n::"bigint" + 1, value::"real", id FROM {TABLE} WHERE id >= \'k0230\'',
+    f'SELECT COLUMNS(\'^(n|value)$\')::"INT", id FROM {TABLE} WHERE "parents.number" <= 5',
+    f'SELECT n::"INT" AS kept, lower(id), n::"Integer" FROM {TABLE} WHERE n >= 0',
+    f'SELECT n::"INT" FROM {TABLE} LIMIT 3',
+]
+
+
+@pytest.mark.parametrize("sql", NAMED_BY_TEXT)
+def test_columns_named_by_their_text_keep_duckdbs_names_whole_and_in_parts(
+    uri: str, files: list[Path], sql: str
+) -> None:
+    names = _reference(files, sql).schema.names
+    with flight_sql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+        assert cur.adbc_execute_schema(sql).names == names  # the plan
+        cur.execute(sql)
+        assert cur.fetch_arrow_table().schema.names == names  # the run
+    split = _settings(files[0].parents[4], limits={"partition_min_rows": 1})
+    with (
+        running_server(split) as split_uri,
+        flight_sql.connect(split_uri, autocommit=True) as conn,
+        conn.cursor() as cur,
+    ):
+        partitions, schema = cur.adbc_execute_partitions(sql)
+        assert schema.names == names
+        for partition in partitions:
+            cur.adbc_read_partition(partition)
+            assert cur.fetch_arrow_table().schema.names == names
