@@ -3,8 +3,9 @@
 Every query is a new SQL text (a session, and a counter that never repeats), so every
 execute is a new statement (ADBC prepares it, then GetFlightInfo, then DoGet) and no
 results cache answers it, as an application looking up one record would. The server runs
-with its defaults and with its table cache on (warmed first). Server CPU per query comes
-from each server's /proc figures, all threads.
+with its defaults and with its table cache on (warmed first). Every server is up at once
+and each one's load is taken in slices, in turns with the others (``measure_in_turns``).
+Server CPU per query comes from each server's /proc figures, all threads.
 
 Two floors are measured beside them: a bare Python Flight SQL server answering the same
 four RPCs from memory (``bareflightsql``: what pyarrow.flight itself costs), and in-process
@@ -23,6 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
@@ -35,6 +37,8 @@ from flight_server.engine import duckdb_calls, guard
 
 SQL = "SELECT id, name, size FROM {files} WHERE \"parents.session\" = '{session}' AND {n} = {n}"
 CLIENTS = 8
+#: Slices each contender's load is taken in, in turns with the others.
+TURNS = 5
 #: Lookups per in-process DuckDB figure.
 IN_PROCESS_RUNS = 300
 
@@ -82,29 +86,56 @@ def load(
     return latencies, errors
 
 
-def measure(
-    server: services.Peer | services.FwServer,
-    names: dict[str, str],
-    ids: list[str],
-    seconds: float,
-    after_warmup: Callable[[], None] = lambda: None,
-) -> dict[str, float]:
-    load(server.uri, names, ids, 1, min(1.0, seconds))  # warm-up: connections, caches
-    after_warmup()
-    out = {}
+@dataclass
+class Contender:
+    """A server in the race: where it is, the names its SQL uses, and what readies it."""
+
+    server: services.Peer | services.FwServer
+    names: dict[str, str]
+    after_warmup: Callable[[], None] = lambda: None
+
+
+def measure_in_turns(
+    contenders: dict[str, Contender], ids: list[str], seconds: float
+) -> dict[str, dict[str, float]]:
+    """Each contender's figures for 1 and ``CLIENTS`` clients, ``seconds`` of load each,
+    taken in ``TURNS`` slices in turns: the speed of this shared machine drifts by half
+    over seconds (one server's CPU per lookup moved from 5.1 to 9.0 ms between seconds of
+    one run), so back-to-back runs of several seconds each compared spells, not servers."""
+    for contender in contenders.values():
+        load(contender.server.uri, contender.names, ids, 1, min(1.0, seconds))  # warm-up
+        contender.after_warmup()
+    out: dict[str, dict[str, float]] = {name: {} for name in contenders}
     for clients in (1, CLIENTS):
-        started = _client_cpu_seconds()
-        server_started = services.cpu_seconds(server.pid)
-        latencies, errors = load(server.uri, names, ids, clients, seconds)
-        cpu = _client_cpu_seconds() - started
-        server_cpu = services.cpu_seconds(server.pid) - server_started
-        out[f"{clients} client p50 ms"] = percentile(latencies, 0.5) * 1e3
-        out[f"{clients} client p99 ms"] = percentile(latencies, 0.99) * 1e3
-        out[f"{clients} client qps"] = len(latencies) / seconds
-        out[f"{clients} client errors"] = errors
-        # The ADBC client's own CPU per query: what any server's clients pay on this machine.
-        out[f"{clients} client, client CPU ms per query"] = cpu / len(latencies) * 1e3
-        out[f"{clients} client, server CPU ms per query"] = server_cpu / len(latencies) * 1e3
+        latencies: dict[str, list[float]] = {name: [] for name in contenders}
+        errors = dict.fromkeys(contenders, 0)
+        client_cpu = dict.fromkeys(contenders, 0.0)
+        server_cpu = dict.fromkeys(contenders, 0.0)
+        for _turn in range(TURNS):
+            for name, contender in contenders.items():
+                started = _client_cpu_seconds()
+                server_started = services.cpu_seconds(contender.server.pid)
+                more, failed = load(
+                    contender.server.uri, contender.names, ids, clients, seconds / TURNS
+                )
+                client_cpu[name] += _client_cpu_seconds() - started
+                server_cpu[name] += services.cpu_seconds(contender.server.pid) - server_started
+                latencies[name] += more
+                errors[name] += failed
+        for name in contenders:
+            done = latencies[name]
+            figures = out[name]
+            figures[f"{clients} client p50 ms"] = percentile(done, 0.5) * 1e3
+            figures[f"{clients} client p99 ms"] = percentile(done, 0.99) * 1e3
+            figures[f"{clients} client qps"] = len(done) / seconds
+            figures[f"{clients} client errors"] = errors[name]
+            # The ADBC client's own CPU per query: what any server's clients pay here.
+            figures[f"{clients} client, client CPU ms per query"] = (
+                client_cpu[name] / len(done) * 1e3
+            )
+            figures[f"{clients} client, server CPU ms per query"] = (
+                server_cpu[name] / len(done) * 1e3
+            )
     return out
 
 
@@ -157,14 +188,26 @@ def run(subjects: int, seconds: float) -> Section:
     ids = session_ids(tables["sessions"].files)
     section = Section(f"3. Small queries: one session's files, {seconds:g} s per load")
     root = {"fw": tables["sessions"].root}
-    results = {}
-    for label, cache_bytes in (("server", None), ("server + table cache", services.CACHE_BYTES)):
-        with services.fw_server(root, cache_bytes) as server:
-            results[label] = measure(server, FW_NAMES, ids, seconds, server.settle_cache)
-    with services.roapi({name: t.files for name, t in tables.items()}) as peer:
-        roapi = measure(peer, PLAIN_NAMES, ids, seconds)
-    with services.bare_flight_sql() as bare_server:
-        bare = measure(bare_server, PLAIN_NAMES, ids, seconds)
+    with (
+        services.fw_server(root) as plain,
+        services.fw_server(root, services.CACHE_BYTES) as cached_server,
+        services.roapi({name: t.files for name, t in tables.items()}) as peer,
+        services.bare_flight_sql() as bare_server,
+    ):
+        measured = measure_in_turns(
+            {
+                "server": Contender(plain, FW_NAMES),
+                "server + table cache": Contender(
+                    cached_server, FW_NAMES, cached_server.settle_cache
+                ),
+                "ROAPI": Contender(peer, PLAIN_NAMES),
+                "bare": Contender(bare_server, PLAIN_NAMES),
+            },
+            ids,
+            seconds,
+        )
+    results = {label: measured[label] for label in ("server", "server + table cache")}
+    roapi, bare = measured["ROAPI"], measured["bare"]
     duck = in_process(tables["files"].files, ids)
     many = f"{CLIENTS} client"
     contenders = (*results.items(), ("ROAPI", roapi), ("bare Flight SQL (no SQL)", bare))
