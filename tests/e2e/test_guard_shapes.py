@@ -11,7 +11,6 @@ every text of a corpus whose analysis says a shape, texts of that shape with oth
 from __future__ import annotations
 
 import gc
-import re
 import tracemalloc
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -23,6 +22,7 @@ from flight_server.demo import GeneratedDataset
 from flight_server.engine import ErrorKind, QueryError
 from flight_server.engine.guard import Analysis, analyse, shape_of
 from flight_server.runtime import Runtime
+from tests.constant_variants import with_constants_swapped
 from tests.e2e.test_guard import ESCAPES, HIDDEN_SPELLINGS, READABLE, alice, refused
 from tests.service_support import running_service, scrape
 
@@ -244,24 +244,7 @@ _CORPUS = [
 
 
 def _variants(sql: str) -> list[str]:
-    """``sql`` with each of its constants swapped, in turn, for each value of its kind."""
-    tokens = duckdb.tokenize(sql)
-    ends = [position for position, _kind in tokens[1:]] + [len(sql)]
-    variants = []
-    for (position, kind), end in zip(tokens, ends, strict=True):
-        written = sql[position:end].rstrip(" \t\n\r\f")
-        if written == ".":
-            continue
-        if kind == duckdb.token_type.string_const and re.fullmatch(r"'.*'", written, re.S):
-            values = _STRINGS
-        elif kind == duckdb.token_type.numeric_const and re.fullmatch(r"[0-9.]+", written):
-            # (the tokeniser also calls the dot of ``a.b`` a numeric constant)
-            values = _NUMBERS["integer" if written.isdigit() else "decimal"]
-        else:
-            continue
-        after = position + len(written)
-        variants += [sql[:position] + value + sql[after:] for value in values]
-    return variants
+    return with_constants_swapped(sql, {"string": _STRINGS, **_NUMBERS})
 
 
 def _verdict(parser: duckdb.DuckDBPyConnection, sql: str) -> Analysis | ErrorKind:

@@ -9,7 +9,6 @@ same columns and types (or fail to bind, which DoGet then reports).
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from flight_server.demo import write_dataset
 from flight_server.engine import ErrorKind, Plan, QueryError
 from flight_server.engine.guard import analyse, shape_of
 from flight_server.runtime import Runtime
+from tests.constant_variants import with_constants_swapped
 from tests.e2e.test_guard import alice
 from tests.service_support import running_service
 
@@ -119,23 +119,7 @@ _CORPUS = [
 
 
 def _variants(sql: str) -> list[str]:
-    """``sql`` with each of its constants swapped, in turn, for each value of its kind."""
-    tokens = duckdb.tokenize(sql)
-    ends = [position for position, _kind in tokens[1:]] + [len(sql)]
-    variants = []
-    for (position, kind), end in zip(tokens, ends, strict=True):
-        written = sql[position:end].rstrip(" \t\n\r\f")
-        if written == ".":  # the tokeniser calls the dot of ``a.b`` a numeric constant
-            continue
-        if kind == duckdb.token_type.string_const and re.fullmatch(r"'.*'", written, re.S):
-            values = _VALUES["string"]
-        elif kind == duckdb.token_type.numeric_const and re.fullmatch(r"[0-9.]+", written):
-            values = _VALUES["integer" if written.isdigit() else "decimal"]
-        else:
-            continue
-        after = position + len(written)
-        variants += [sql[:position] + value + sql[after:] for value in values]
-    return variants
+    return with_constants_swapped(sql, _VALUES)
 
 
 def _plan(runtime: Runtime, sql: str) -> Plan | ErrorKind:
