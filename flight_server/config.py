@@ -310,9 +310,10 @@ class LimitsSettings(_Section):
     #: parallelises inside each one); best above ``max_concurrent_queries``, as a stopped
     #: query's pull unwinds in the background while the next query starts.
     query_threads: int = Field(default=32, ge=1)
-    #: Statement plans kept (per statement, caller and snapshot) so ADBC's and JDBC's
-    #: GetFlightInfo-then-DoGet plans once, for this many seconds: short, so a caller's
-    #: changed permissions show in result schemas soon (DoGet checks access anyway).
+    #: Statement plans kept (per statement, caller, grant and snapshot, and as many again
+    #: per shape of lookups by value) so ADBC's and JDBC's GetFlightInfo-then-DoGet plans
+    #: once, for this many seconds: short, so a caller's changed permissions show in result
+    #: schemas soon (DoGet checks access anyway).
     plan_cache_entries: int = Field(default=1024, ge=1)
     plan_cache_seconds: float = Field(default=30.0, gt=0)
     #: A row-wise scan of one table is answered in parts (one endpoint each) of at least
