@@ -152,14 +152,6 @@ _MIN_FILES_TO_PRUNE = 16
 #: literals or bounds the column's type (or Python) cannot hold, a table changed meanwhile.
 _UNDECIDED = (duckdb.Error, QueryError, ArithmeticError, ValueError, pa.ArrowException)
 _PROBE = "PREPARE fw_parameter_probe AS "
-_SELECT_PREFIX = "SELECT "
-
-
-def _without_select(rendered: str) -> str:
-    """An item's name from DuckDB's rendering of ``SELECT <item>``."""
-    if not rendered.startswith(_SELECT_PREFIX):
-        raise ValueError(f"unexpected rendering of a select-list item: {rendered[:80]!r}")
-    return rendered[len(_SELECT_PREFIX) :]
 
 
 def _without_probe(message: str) -> str:
@@ -883,7 +875,8 @@ class Engine:
                     [[partitioning.item_alone(tree, index) for index in unnamed]],
                 ).fetchall()[0][0]
                 names = {
-                    i: _without_select(text) for i, text in zip(unnamed, rendered, strict=True)
+                    i: partitioning.item_name(text)
+                    for i, text in zip(unnamed, rendered, strict=True)
                 }
                 tree = partitioning.with_aliases(tree, names)
             rows = cursor.execute(

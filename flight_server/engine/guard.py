@@ -246,8 +246,9 @@ def analyse(
 def _chooses_rows_only(tree: dict[str, Any], left_out: Iterable[int]) -> bool:
     """Whether each constant at ``left_out`` only decides which rows pass: it is in the
     WHERE clause of a query block reached through the statement's structure (its blocks, set
-    operations, CTEs and FROM subqueries), never through an expression, and no other node
-    there is a constant; and nothing binds by the data (a PIVOT makes columns of values).
+    operations, CTEs and FROM subqueries), never through an expression, and is a constant
+    nowhere outside such a clause; and nothing binds by the data (a PIVOT makes columns of
+    values).
 
     An expression's text names its column when it has no alias, subqueries and their WHERE
     clauses included (``SELECT EXISTS(... WHERE visit = 1)``), and such a name may become a

@@ -30,8 +30,9 @@ _WHOLE_QUERY_CLASSES = frozenset({"WINDOW", "SUBQUERY"})
 # Select-list items named otherwise than by their text: a column, and stars and COLUMNS().
 _COLUMN = "COLUMN_REF"
 _STAR = "STAR"
-# The FROM of a SELECT without one.
+# The FROM of a SELECT without one, and how DuckDB starts its rendering of such a SELECT.
 _NO_TABLE = {"type": "EMPTY", "alias": "", "sample": None}
+_SELECT_PREFIX = "SELECT "
 
 
 _INTEGER_KINDS = frozenset(
@@ -214,8 +215,8 @@ def named_by_text(statement: Tree) -> list[int]:
 
 
 def item_alone(statement: Tree, index: int) -> str:
-    """The JSON of ``SELECT <item>`` for one select-list item: what DuckDB renders as the
-    item's name (``SELECT `` and the item's text)."""
+    """The JSON of ``SELECT <item>`` for one select-list item: DuckDB renders it as
+    ``SELECT`` and the item's name (``item_name``)."""
     node = statement["node"]
     alone = {
         **node,
@@ -225,6 +226,13 @@ def item_alone(statement: Tree, index: int) -> str:
         "modifiers": [],
     }
     return json.dumps({"error": False, "statements": [{**statement, "node": alone}]})
+
+
+def item_name(rendered: str) -> str:
+    """A select-list item's name, from DuckDB's rendering of its ``item_alone``."""
+    if not rendered.startswith(_SELECT_PREFIX):
+        raise ValueError(f"unexpected rendering of a select-list item: {rendered[:80]!r}")
+    return rendered[len(_SELECT_PREFIX) :]
 
 
 def with_aliases(statement: Tree, names: Mapping[int, str]) -> Tree:
