@@ -17,6 +17,8 @@ import pytest
 
 from flight_server.config import DatasetSettings, Settings
 from flight_server.demo import GeneratedDataset
+from flight_server.flightsql import commands
+from flight_server.flightsql import flight_sql_pb2 as pb
 from flight_server.ops.prometheus import Reading, Readings, exposition, registry
 from flight_server.ops.streams import sql_digest
 from tests.service_support import get, get_json, running_service, scrape
@@ -127,6 +129,50 @@ def test_metrics_change_after_a_query(
     assert line.bytes == after["fw_flight_sql_bytes_streamed_total"]
     assert line.user == "anonymous" and len(line.query_id) == 16
     assert QUERY not in line.getMessage()
+
+
+class _QueryIds(flight.ClientMiddlewareFactory):
+    """The ``x-query-id`` values each call's reply carried (headers and trailers), in call
+    order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, list[str]]] = []
+
+    def start_call(self, info: flight.CallInfo) -> flight.ClientMiddleware:
+        values: list[str] = []
+        self.seen.append((info.method.name, values))
+        return _QueryIdsOfOneCall(values)
+
+
+class _QueryIdsOfOneCall(flight.ClientMiddleware):
+    def __init__(self, values: list[str]) -> None:
+        self._values = values
+
+    def received_headers(self, headers: dict[str, list[str]]) -> None:
+        self._values.extend(headers.get("x-query-id", []))
+
+
+def test_the_call_that_ran_a_query_names_it_by_the_query_logs_id(
+    demo: GeneratedDataset, caplog: pytest.LogCaptureFixture
+) -> None:
+    # docs/deploy.md: a client can quote the x-query-id of the call that ran its query
+    # to find the query's log line; every call has an id of its own.
+    settings = Settings(datasets=[DatasetSettings(name="proj1", location=demo.root)])
+    ids = _QueryIds()
+    command = commands.pack(pb.CommandStatementQuery(query=QUERY))
+    with (
+        running_service(settings) as service,
+        caplog.at_level(logging.INFO, logger="flight_server.queries"),
+        flight.connect(service.uri, middleware=[ids]) as client,
+    ):
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
+        assert client.do_get(info.endpoints[0].ticket).read_all().num_rows == ROWS
+    (line,) = [r for r in caplog.records if r.name == "flight_server.queries"]
+    assert [method for method, _ in ids.seen] == ["GET_FLIGHT_INFO", "DO_GET"]
+    # pyarrow hands a unary call's headers to the middleware again with its trailers.
+    (planned,), (ran,) = (set(values) for _, values in ids.seen)
+    assert ran == line.query_id and planned != ran
+    assert all(len(value) == 16 and int(value, 16) >= 0 for value in (planned, ran))
 
 
 def test_failed_calls_are_counted_by_status(demo: GeneratedDataset) -> None:
