@@ -1,5 +1,6 @@
 """1. Full scan: the mixed-type table over ADBC → Arrow against in-process DuckDB, a bare
-pyarrow.flight server streaming from memory, and ROAPI's Flight SQL port. The server runs
+pyarrow.flight server streaming from memory (read by pyarrow.flight, and, as the bare Flight
+SQL server, by ADBC), and ROAPI's Flight SQL port. The server runs
 three times: with its defaults (parquet every time), with its table cache on, and with its
 memory tables on as well (each warmed first).
 
@@ -35,6 +36,8 @@ MEMORY_PYARROW = "fw-flight-sql + memory tables via pyarrow.flight → Arrow"
 MEMORY_BYTES = "2GiB"
 DUCKDB = "in-process DuckDB → Arrow"
 RAW = "raw pyarrow.flight from memory"
+# The same table from the same memory, served as Flight SQL so that ADBC can read it.
+BARE_ADBC = "bare Flight SQL from memory via ADBC → Arrow"
 ROAPI = "ROAPI via ADBC → Arrow"
 
 
@@ -89,10 +92,13 @@ def run(rows: int, repeat: int) -> Section:
         raw = flight.connect(
             stack.enter_context(services.raw_flight(list(table.files), BATCH_ROWS))
         )
+        bare = stack.enter_context(
+            services.bare_flight_sql(files=table.files, batch_rows=BATCH_ROWS)
+        )
         roapi = stack.enter_context(services.roapi({"scan": table.files})).uri
         cursors = {
             uri: stack.enter_context(stack.enter_context(flight_sql.connect(uri)).cursor())
-            for uri in (ours, cached.uri, memory.uri, roapi)
+            for uri in (ours, cached.uri, memory.uri, bare.uri, roapi)
         }
         adbc_run(cursors[cached.uri], "SELECT * FROM local.scan.scan")()
         adbc_run(cursors[memory.uri], "SELECT * FROM local.scan.scan")()  # makes its copy
@@ -106,6 +112,7 @@ def run(rows: int, repeat: int) -> Section:
                 MEMORY: adbc_run(cursors[memory.uri], "SELECT * FROM local.scan.scan"),
                 MEMORY_PYARROW: pyarrow_run(memory.uri, "SELECT * FROM local.scan.scan"),
                 RAW: lambda: consume(raw.do_get(flight.Ticket(b"scan")).to_reader()),
+                BARE_ADBC: adbc_run(cursors[bare.uri], "SELECT * FROM scan"),
                 ROAPI: adbc_run(cursors[roapi], "SELECT * FROM scan"),
             },
             repeat,
@@ -123,4 +130,9 @@ def run(rows: int, repeat: int) -> Section:
         section.at_least(f"scan: {label} / ROAPI", best[ROAPI] / best[name], 1.3)
     for label, name in (*accelerated, ("server + memory tables, pyarrow client", MEMORY_PYARROW)):
         section.at_least(f"scan: {label} / raw flight", best[RAW] / best[name], 0.9)
+    section.at_least(
+        "scan: server + memory tables / bare Flight SQL from memory, both read by ADBC",
+        best[BARE_ADBC] / best[MEMORY],
+        0.9,
+    )
     return section

@@ -131,13 +131,18 @@ def raw_flight(files: list[str], batch_rows: int) -> Iterator[str]:
 
 
 @contextmanager
-def bare_flight_sql(middleware: bool = False) -> Iterator[Peer]:
-    """A Python Flight SQL server answering every statement from memory (no SQL); with
-    ``middleware``, reading each call's authorization header as an authenticating one must."""
+def bare_flight_sql(
+    middleware: bool = False, files: Sequence[str] = (), batch_rows: int = 0
+) -> Iterator[Peer]:
+    """A Python Flight SQL server answering every statement from memory (no SQL): a few rows,
+    or the table of ``files`` in batches of ``batch_rows``; with ``middleware``, reading each
+    call's authorization header as an authenticating one must."""
     port = free_port()
     command = [sys.executable, "-m", "benchmarks.bareflightsql", str(port)]
     command += ["--middleware"] if middleware else []
-    with flight_process(command, port) as (uri, process):
+    command += ["--batch-rows", str(batch_rows), *files] if files else []
+    # Loading the table into memory takes a while for the largest sizes.
+    with flight_process(command, port, timeout=120) as (uri, process):
         yield Peer(uri, process.pid)
 
 
