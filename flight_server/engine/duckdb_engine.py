@@ -985,8 +985,9 @@ class Engine:
         the served tables it reads and the guard's analysis (``on_cursor`` sees the cursor
         before any work).
 
-        The cursor has the call's defaults only when a name needs them: setting them is a
-        statement of its own (0.2 ms), paid two or three times per query otherwise.
+        The cursor has the call's defaults only when a name or a function such as
+        ``current_schema()`` needs them: setting them is a statement of its own (0.2 ms),
+        paid two or three times per query otherwise.
         """
         cursor = self._cursor()
         if on_cursor is not None:

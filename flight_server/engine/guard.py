@@ -26,7 +26,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -117,8 +117,15 @@ _INTEGER = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _QUOTED = re.compile(r"[eEbBxX]?'.*'", re.DOTALL)
 _CONSTANT = "CONSTANT"
-# What DuckDB's lexer skips between tokens (PostgreSQL's ``space``).
-_SQL_SPACE = " \t\n\r\f"
+# Functions that answer from the cursor's default catalog and schema: a statement calling
+# one is bound with the call's defaults set, as one naming a table without its catalog is.
+_DEFAULTS_READING_FUNCTIONS = frozenset(
+    {"current_catalog", "current_database", "current_schema", "current_schemas"}
+)
+#: What DuckDB's lexer skips between tokens (PostgreSQL's ``space``), and nothing else:
+#: DuckDB reads U+00A0 and other characters Python calls whitespace as part of a name.
+#: (It skips ``\v`` too; leaving that out only ever keeps two texts apart.)
+SQL_SPACE = " \t\n\r\f"
 # Expressions that start where their first operand does, so they may share a constant's
 # location: each is chosen by its operator or name, which a shape keeps as written.
 _OPERAND_FIRST = frozenset(
@@ -181,16 +188,18 @@ class Analysis:
     #: Whether the texts of its shape also share their result's columns and types: each
     #: constant the shape leaves out only chooses rows (``_chooses_rows_only``).
     columns_follow_shape: bool = False
+    #: Whether it calls a function that answers from the defaults (``current_schema()``).
+    reads_defaults: bool = False
 
     @property
     def needs_defaults(self) -> bool:
         """Whether DuckDB must bind it with the call's default catalog and schema set."""
-        return any(table.relative for table in self.tables)
+        return self.reads_defaults or any(table.relative for table in self.tables)
 
     def without_tree(self) -> Analysis:
         """This analysis to keep: without the tree, which takes far more memory than the
         rest, and whose constants are its own text's, not those of others of its shape."""
-        return Analysis(self.tables, None, self.shape, self.columns_follow_shape)
+        return replace(self, tree=None)
 
 
 def analyse(
@@ -211,6 +220,7 @@ def analyse(
     defaults = (fold(default_catalog or _DEFAULT_CATALOG), fold(default_schema or _DEFAULT_SCHEMA))
     tables = []
     selects = 0
+    reads_defaults = False
     constants: dict[int, int] = {}  # where the tree has constants (and how long they are),
     others: set[int] = set()  # and other nodes but operators
     for nodes, (node, ctes) in enumerate(_walk(tree), start=1):
@@ -220,6 +230,9 @@ def analyse(
         reference = _check_node(node, ctes, defaults)
         if reference is not None:
             tables.append(reference)
+        if "function_name" in node and "class" in node:
+            name = fold(str(node["function_name"]))
+            reads_defaults = reads_defaults or name in _DEFAULTS_READING_FUNCTIONS
         if "query_location" in node:
             kind = node.get("class")
             if kind == _CONSTANT:
@@ -228,9 +241,10 @@ def analyse(
                 constants[location] = length if constants.get(location, length) == length else -1
             elif kind not in _OPERAND_FIRST:
                 others.add(node["query_location"])
+    found = Analysis(tuple(tables), tree, reads_defaults=reads_defaults)
     shaped = _shaped(sql, tokens)
     if shaped is None:
-        return Analysis(tuple(tables), tree)
+        return found
     shape, left_out = shaped
     # The shape holds for other texts only if each constant it leaves out is a plain value:
     # a constant of exactly that token in the tree, and no table, name or other node but
@@ -239,8 +253,10 @@ def analyse(
         constants.get(position) == length for position, length in left_out.items()
     )
     if not values_only:
-        return Analysis(tuple(tables), tree)
-    return Analysis(tuple(tables), tree, shape, _chooses_rows_only(tree, left_out.keys()))
+        return found
+    return replace(
+        found, shape=shape, columns_follow_shape=_chooses_rows_only(tree, left_out.keys())
+    )
 
 
 def _chooses_rows_only(tree: dict[str, Any], left_out: Iterable[int]) -> bool:
@@ -304,7 +320,7 @@ def _shaped(sql: str, tokens: list[tuple[int, Any]]) -> tuple[Shape, dict[int, i
     ends = [position for position, _kind in tokens[1:]] + [len(sql)]
     for (position, kind), end in zip(tokens, ends, strict=True):
         written = sql[position:end]
-        constant = written.rstrip(_SQL_SPACE)
+        constant = written.rstrip(SQL_SPACE)
         constant_kind = _constant_kind(kind, constant)
         if constant_kind is None:
             pieces.append(written)

@@ -1,12 +1,12 @@
 """Results cache: finished results of queries, replayed when the same query comes again.
 
 Dashboards re-run the same SQL every few seconds. A result is kept under everything that
-decides it: the SQL text (only surrounding whitespace and trailing semicolons dropped; DuckDB
-compares string literals case-sensitively, so nothing is lowercased), the parameter rows,
-the call's default catalog and schema, and the identity of each table the query reads as
-published now (its scan names the version's files, with their sizes). A new version is a
-new identity, so an old result is never found for it; publishing drops the results of
-tables it replaced.
+decides it: the SQL text (only the spaces DuckDB's lexer skips around it and trailing
+semicolons dropped; DuckDB compares string literals case-sensitively, so nothing is
+lowercased), the parameter rows, the call's default catalog and schema, and the identity
+of each table the query reads as published now (its scan names the version's files, with
+their sizes). A new version is a new identity, so an old result is never found for it;
+publishing drops the results of tables it replaced.
 
 Who calls is not part of the key: once a caller may run a query, its result does not depend
 on who they are. The engine checks access on every call before it asks this cache.
@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flight_server.engine.guard import Shape, TableKey
+from flight_server.engine.guard import SQL_SPACE, Shape, TableKey
 from flight_server.identifiers import fold
 from flight_server.lru import LruCache
 
@@ -95,11 +95,14 @@ def volatile_functions(connection: duckdb.DuckDBPyConnection) -> frozenset[str]:
 
 
 def normalised(sql: str) -> str:
-    """``sql`` without what cannot change its meaning: surrounding whitespace, trailing ``;``.
+    """``sql`` without what cannot change its meaning: the spaces DuckDB's lexer skips
+    around it, and a trailing ``;``.
 
     A trailing semicolon of a valid statement ends it or sits in a trailing line comment.
+    Python's idea of whitespace is wider than the lexer's: ``k`` and ``k`` followed by
+    U+00A0 are two names, so their texts must not share a result.
     """
-    return sql.strip().rstrip(";").rstrip()
+    return sql.strip(SQL_SPACE).rstrip(";").rstrip(SQL_SPACE)
 
 
 @dataclass(frozen=True)

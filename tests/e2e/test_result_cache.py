@@ -177,6 +177,40 @@ def test_volatile_queries_are_never_replayed(service: Service) -> None:
     assert (engine.result_cache_stats().results, hits(engine)) == (1, 1)
 
 
+# DuckDB reads these at the end of a name as part of it, where Python's str.strip() sees
+# whitespace (found by an attack run): one text with it and one without are two queries.
+NAME_CHARACTERS = ["\u00a0", "\x1c"]
+
+
+@pytest.mark.parametrize("character", NAME_CHARACTERS, ids=["nbsp", "x1c"])
+def test_texts_apart_by_a_character_python_strips_are_two_queries(
+    service: Service, character: str
+) -> None:
+    engine = service.runtime.engine
+    sql = f'SELECT id, visit, 1 AS k, 2 AS "k{character}" FROM local.proj1.sessions WHERE visit = k'
+    ends_with_the_other_name = sql + character
+    visit_1 = fetch(service.uri, sql)
+    visit_2 = fetch(service.uri, ends_with_the_other_name)
+    assert set(visit_1["visit"].to_pylist()) == {1}
+    assert set(visit_2["visit"].to_pylist()) == {2}
+    assert hits(engine) == 0
+    assert fetch(service.uri, ends_with_the_other_name).equals(visit_2) and hits(engine) == 1
+
+
+@pytest.mark.parametrize("character", NAME_CHARACTERS, ids=["nbsp", "x1c"])
+def test_a_volatile_text_is_not_taken_for_a_stable_one_a_character_apart(
+    service: Service, character: str
+) -> None:
+    engine = service.runtime.engine
+    alias = f'"current_timestamp{character}"'
+    stable = f"SELECT TIMESTAMPTZ '2000-01-01 00:00:00+00' AS {alias}, current_timestamp{character}"
+    clock = stable.removesuffix(character)
+    assert fetch(service.uri, stable).column_names == [f"current_timestamp{character}"] * 2
+    for _ in range(2):
+        assert fetch(service.uri, clock).column_names == [alias.strip('"'), "current_timestamp"]
+    assert (engine.result_cache_stats().results, hits(engine)) == (1, 0)
+
+
 def test_cancelled_and_failed_streams_are_not_kept(tmp_path: Path) -> None:
     dataset = write_dataset(str(tmp_path / "proj1"), subjects=2, versions=1)
     # 24 MB: far more than the transport buffers before the client reads.

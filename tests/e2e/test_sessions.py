@@ -52,6 +52,24 @@ def test_adbc_current_catalog_and_schema(
     assert count(session_conn, "subjects") == legacy["legacy_a"].row_counts()["v2"]["subjects"]
 
 
+def test_functions_that_name_the_defaults_answer_with_the_sessions(
+    session_conn: flight_sql.Connection,
+) -> None:
+    # BI tools ask the server where they are; found by an attack run answering "main".
+    sql = "SELECT current_database() AS c, current_schema() AS s, current_schemas(false) AS p"
+    session_conn.adbc_current_catalog = "local"
+    session_conn.adbc_current_db_schema = "proj1"
+    with session_conn.cursor() as cur:
+        cur.execute(sql)
+        assert cur.fetch_arrow_table().to_pylist() == [{"c": "local", "s": "proj1", "p": ["proj1"]}]
+    session_conn.adbc_current_db_schema = "legacy_a"
+    with session_conn.cursor() as cur:
+        cur.execute(sql)
+        assert cur.fetch_arrow_table().to_pylist() == [
+            {"c": "local", "s": "legacy_a", "p": ["legacy_a"]}
+        ]
+
+
 def test_sessions_are_per_client(server_uri: str, session_conn: flight_sql.Connection) -> None:
     session_conn.adbc_current_catalog = "local"
     session_conn.adbc_current_db_schema = "proj1"
