@@ -119,9 +119,13 @@ _QUOTED = re.compile(r"[eEbBxX]?'.*'", re.DOTALL)
 _CONSTANT = "CONSTANT"
 # Functions that answer from the cursor's default catalog and schema: a statement calling
 # one is bound with the call's defaults set, as one naming a table without its catalog is.
+# Found by comparing every built-in function's answer before and after ``USE`` (a review).
 _DEFAULTS_READING_FUNCTIONS = frozenset(
-    {"current_catalog", "current_database", "current_schema", "current_schemas"}
+    {"current_catalog", "current_database", "current_schema", "current_schemas", "in_search_path"}
 )
+# Those of them SQL writes without parentheses, parsed as one-part column names (where a
+# column has the name, DuckDB binds the column: the defaults are then set for nothing).
+_DEFAULTS_READING_VALUES = frozenset({"current_catalog", "current_schema"})
 #: What DuckDB's lexer skips between tokens (PostgreSQL's ``space``), and nothing else:
 #: DuckDB reads U+00A0 and other characters Python calls whitespace as part of a name.
 #: (It skips ``\v`` too; leaving that out only ever keeps two texts apart.)
@@ -230,9 +234,7 @@ def analyse(
         reference = _check_node(node, ctes, defaults)
         if reference is not None:
             tables.append(reference)
-        if "function_name" in node and "class" in node:
-            name = fold(str(node["function_name"]))
-            reads_defaults = reads_defaults or name in _DEFAULTS_READING_FUNCTIONS
+        reads_defaults = reads_defaults or _reads_defaults(node)
         if "query_location" in node:
             kind = node.get("class")
             if kind == _CONSTANT:
@@ -257,6 +259,15 @@ def analyse(
     return replace(
         found, shape=shape, columns_follow_shape=_chooses_rows_only(tree, left_out.keys())
     )
+
+
+def _reads_defaults(node: dict[str, Any]) -> bool:
+    """Whether ``node`` calls a function that answers from the defaults, with or without
+    parentheses."""
+    if "function_name" in node and "class" in node:
+        return fold(str(node["function_name"])) in _DEFAULTS_READING_FUNCTIONS
+    names = node.get("column_names") if node.get("class") == "COLUMN_REF" else None
+    return bool(names) and len(names) == 1 and fold(str(names[0])) in _DEFAULTS_READING_VALUES
 
 
 def _chooses_rows_only(tree: dict[str, Any], left_out: Iterable[int]) -> bool:

@@ -52,22 +52,38 @@ def test_adbc_current_catalog_and_schema(
     assert count(session_conn, "subjects") == legacy["legacy_a"].row_counts()["v2"]["subjects"]
 
 
+# Each alone in its statement: one of them would set the defaults for all.
+DEFAULTS_READING = {
+    "current_database()": ("local", "local"),
+    "current_catalog()": ("local", "local"),
+    "current_catalog": ("local", "local"),
+    "current_schema()": ("proj1", "legacy_a"),
+    "current_schema": ("proj1", "legacy_a"),
+    "current_schemas(false)": (["proj1"], ["legacy_a"]),
+    "in_search_path('local', 'proj1')": (True, False),
+}
+
+
 def test_functions_that_name_the_defaults_answer_with_the_sessions(
     session_conn: flight_sql.Connection,
 ) -> None:
-    # BI tools ask the server where they are; found by an attack run answering "main".
-    sql = "SELECT current_database() AS c, current_schema() AS s, current_schemas(false) AS p"
+    # BI tools ask the server where they are; found by an attack run answering "main", and
+    # by a review comparing every built-in function's answer before and after USE.
+    def answers() -> dict[str, object]:
+        with session_conn.cursor() as cur:
+            found = {}
+            for expression in DEFAULTS_READING:
+                cur.execute(f"SELECT {expression} AS v")
+                found[expression] = cur.fetch_arrow_table()["v"][0].as_py()
+            return found
+
     session_conn.adbc_current_catalog = "local"
     session_conn.adbc_current_db_schema = "proj1"
-    with session_conn.cursor() as cur:
-        cur.execute(sql)
-        assert cur.fetch_arrow_table().to_pylist() == [{"c": "local", "s": "proj1", "p": ["proj1"]}]
+    assert answers() == {
+        expression: in_proj1 for expression, (in_proj1, _) in DEFAULTS_READING.items()
+    }
     session_conn.adbc_current_db_schema = "legacy_a"
-    with session_conn.cursor() as cur:
-        cur.execute(sql)
-        assert cur.fetch_arrow_table().to_pylist() == [
-            {"c": "local", "s": "legacy_a", "p": ["legacy_a"]}
-        ]
+    assert answers() == {expression: in_a for expression, (_, in_a) in DEFAULTS_READING.items()}
 
 
 def test_sessions_are_per_client(server_uri: str, session_conn: flight_sql.Connection) -> None:
