@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=0)
     parser.add_argument("files", nargs="*")
     args = parser.parse_intermixed_args()
+    if args.files and args.batch_rows < 1:
+        parser.error("a table of files needs --batch-rows N, N >= 1")
     schema, batches = (
         in_memory(args.files, args.batch_rows)
         if args.files
