@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from flight_server import __version__
 from flight_server.catalog.isolation import SKIPS
+from flight_server.engine.result_cache import ResultCacheStats
 from flight_server.ops.health import Readiness
 from flight_server.ops.prometheus import Reading, Readings, exposition, registry
 from flight_server.ops.telemetry import Telemetry
@@ -189,7 +190,28 @@ def _readings(runtime: Runtime, telemetry: Telemetry) -> list[Reading]:
             "Memory the memory tables' Arrow copies hold.",
             lambda: runtime.engine.memory_table_stats().bytes,
         ),
+        Reading(
+            "fw_flight_sql_result_cache_results",
+            "Results the results cache holds (0 when it is off).",
+            lambda: runtime.engine.result_cache_stats().results,
+        ),
+        Reading(
+            "fw_flight_sql_result_cache_bytes",
+            "Memory the results cache's results hold.",
+            lambda: runtime.engine.result_cache_stats().bytes,
+        ),
+        Reading(
+            "fw_flight_sql_result_cache_lookups_total",
+            "Queries the results cache was asked for, by outcome: replayed (hit) or run (miss).",
+            lambda: _lookups(runtime.engine.result_cache_stats()),
+            kind="counter",
+            label="outcome",
+        ),
     ]
+
+
+def _lookups(stats: ResultCacheStats) -> dict[str, int]:
+    return {"hit": stats.hits, "miss": stats.misses}
 
 
 def _json(body: object) -> bytes:

@@ -128,6 +128,26 @@ def test_a_replay_of_many_batches_keeps_them_in_order_and_is_counted_as_sent(
         assert after[ok] - before[ok] == 1
 
 
+def test_the_ops_port_shows_what_the_results_cache_holds_and_how_lookups_went(
+    service: Service,
+) -> None:
+    assert service.ops is not None
+    sql = "SELECT id, visit FROM local.proj1.sessions ORDER BY id"
+    before = scrape(service.ops.port)
+    answer = fetch(service.uri, sql)
+    fetch(service.uri, sql)
+    fetch(service.uri, "SELECT random() AS r")  # never asked for: it is not kept
+    after = scrape(service.ops.port)
+    lookups = "fw_flight_sql_result_cache_lookups_total"
+    assert (before[f'{lookups}{{outcome="hit"}}'], before[f'{lookups}{{outcome="miss"}}']) == (0, 0)
+    assert (after[f'{lookups}{{outcome="hit"}}'], after[f'{lookups}{{outcome="miss"}}']) == (1, 1)
+    assert (
+        before["fw_flight_sql_result_cache_results"],
+        after["fw_flight_sql_result_cache_results"],
+    ) == (0, 1)
+    assert after["fw_flight_sql_result_cache_bytes"] >= answer.nbytes > 0
+
+
 def test_parameters_are_part_of_the_key(service: Service) -> None:
     engine = service.runtime.engine
     sql = "SELECT id, visit FROM local.proj1.sessions WHERE visit = ? ORDER BY id"
