@@ -1,8 +1,8 @@
 """1. Full scan: the mixed-type table over ADBC → Arrow against in-process DuckDB, a bare
 pyarrow.flight server streaming from memory (read by pyarrow.flight, and, as the bare Flight
-SQL server, by ADBC), and ROAPI's Flight SQL port. The server runs
-three times: with its defaults (parquet every time), with its table cache on, and with its
-memory tables on as well (each warmed first).
+SQL server, by ADBC), and ROAPI's Flight SQL port. The server runs three times: with its
+defaults (parquet every time), with its table cache on, and with its memory tables on as
+well (each warmed first).
 
 Every server is up at once and the ways of scanning take turns, so noise from other
 work on the machine falls on all of them alike.

@@ -264,10 +264,22 @@ def analyse(
 def _reads_defaults(node: dict[str, Any]) -> bool:
     """Whether ``node`` calls a function that answers from the defaults, with or without
     parentheses."""
-    if "function_name" in node and "class" in node:
-        return fold(str(node["function_name"])) in _DEFAULTS_READING_FUNCTIONS
+    if (name := called_function(node)) is not None:
+        return name in _DEFAULTS_READING_FUNCTIONS
+    return one_part_name(node) in _DEFAULTS_READING_VALUES
+
+
+def called_function(node: dict[str, Any]) -> str | None:
+    """The folded name of the function ``node`` calls (scalar, aggregate, window, table);
+    None if it is no call."""
+    return fold(str(node["function_name"])) if "function_name" in node and "class" in node else None
+
+
+def one_part_name(node: dict[str, Any]) -> str | None:
+    """The folded name of a one-part column reference, as SQL's value functions written
+    without parentheses (``current_schema``, ``current_date``) are parsed; None otherwise."""
     names = node.get("column_names") if node.get("class") == "COLUMN_REF" else None
-    return bool(names) and len(names) == 1 and fold(str(names[0])) in _DEFAULTS_READING_VALUES
+    return fold(str(names[0])) if names and len(names) == 1 else None
 
 
 def _chooses_rows_only(tree: dict[str, Any], left_out: Iterable[int]) -> bool:
@@ -463,8 +475,7 @@ def _check_node(
     """Refuse a node of a forbidden kind; a table it names, if it names one."""
     if "qualified_name" in node:
         _check_name_parts(node)
-    if "function_name" in node and "class" in node:  # scalar, aggregate, window, table
-        name = fold(str(node.get("function_name", "")))
+    if (name := called_function(node)) is not None:
         if name in _REFUSED_SCALAR_FUNCTIONS or name in CATALOG_READING_MACROS:
             raise QueryError(ErrorKind.PERMISSION, f"function {name} is not allowed")
         if not _builtin_qualifier(node.get("catalog"), node.get("schema")):

@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flight_server.engine.guard import SQL_SPACE, Shape, TableKey
+from flight_server.engine.guard import SQL_SPACE, Shape, TableKey, one_part_name
 from flight_server.identifiers import fold
 from flight_server.lru import LruCache
 
@@ -268,8 +268,7 @@ class ResultCache:
                 return False
             if fold(str(node.get("function_name", ""))) in self._volatile:
                 return False
-            names = node.get("column_names") if node.get("class") == "COLUMN_REF" else None
-            if names and len(names) == 1 and fold(str(names[0])) in _CLOCK_VALUE_FUNCTIONS:
+            if one_part_name(node) in _CLOCK_VALUE_FUNCTIONS:
                 return False
             stack.extend(node.values())
         return True
